@@ -1,0 +1,138 @@
+"""Input checks shared by the public functions of emms_ref.
+
+Each check raises ValueError (or TypeError for unsupported types) with the
+argument's name, what is wrong and how to fix it. No check copies or writes
+into the caller's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .solver.backend import is_torch_tensor
+
+
+def _shape(value):
+    return tuple(value.shape)
+
+
+def _as_checkable(value, name):
+    """Return ``value`` as a numpy array or torch tensor, without copying when possible."""
+    if is_torch_tensor(value):
+        if value.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}.")
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {array.dtype}; "
+            "convert it with np.asarray(..., dtype=float)."
+        )
+    return array
+
+
+def check_finite(value, name):
+    """Raise ValueError naming the first NaN or inf position in ``value``."""
+    if is_torch_tensor(value):
+        import torch
+
+        bad = ~torch.isfinite(value)
+        if bool(bad.any()):
+            position = tuple(int(i) for i in torch.nonzero(bad)[0].tolist())
+            raise ValueError(
+                f"{name} contains NaN or inf, first at index {position}. "
+                "Remove or impute those entries before scoring."
+            )
+        return
+    bad = ~np.isfinite(value)
+    if bad.any():
+        position = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} contains NaN or inf, first at index {position}. "
+            "Remove or impute those entries before scoring."
+        )
+
+
+def check_features(features, name="features"):
+    """Validate a feature matrix of shape (N, D) with N >= 2 and finite entries."""
+    if features is None:
+        raise ValueError(f"{name} is missing; pass an (N, D) array of features.")
+    array = _as_checkable(features, name)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (N, D), got shape {_shape(array)}; "
+            "flatten or pool the features of each sample into one row."
+        )
+    n_samples, n_features = array.shape
+    if n_samples < 2:
+        raise ValueError(f"{name} needs at least 2 samples (rows), got shape {_shape(array)}.")
+    if n_features < 1:
+        raise ValueError(f"{name} has no feature columns, got shape {_shape(array)}.")
+    check_finite(array, name)
+    return array
+
+
+def check_f_labels(f_labels, n_samples, name="f_labels"):
+    """Validate F-labels and return them as a list of K arrays of shape (N, L_k).
+
+    Accepts a sequence of K arrays of shape (N, L_k), one array of shape
+    (N, L, K), or one array of shape (N, L) meaning K = 1.
+    """
+    if f_labels is None:
+        raise ValueError(f"{name} is missing; pass a list of (N, L) arrays, one per encoder.")
+
+    if is_torch_tensor(f_labels) or isinstance(f_labels, np.ndarray):
+        stacked = _as_checkable(f_labels, name)
+        if stacked.ndim == 3:
+            blocks = [stacked[:, :, k] for k in range(stacked.shape[2])]
+        elif stacked.ndim == 2:
+            blocks = [stacked]
+        else:
+            raise ValueError(
+                f"{name} as one array must have shape (N, L, K) or (N, L), "
+                f"got shape {_shape(stacked)}."
+            )
+    elif isinstance(f_labels, Sequence) and not isinstance(f_labels, (str, bytes)):
+        blocks = [_as_checkable(block, f"{name}[{k}]") for k, block in enumerate(f_labels)]
+    else:
+        raise TypeError(
+            f"{name} must be a sequence of (N, L_k) arrays or one (N, L, K) array, "
+            f"got {type(f_labels).__name__}."
+        )
+
+    if len(blocks) == 0:
+        raise ValueError(f"{name} is empty; pass at least one (N, L) array of F-labels.")
+    for k, block in enumerate(blocks):
+        label = f"{name}[{k}]"
+        if block.ndim != 2:
+            raise ValueError(
+                f"{label} must have shape (N, L), got shape {_shape(block)}; "
+                "reshape a single column with .reshape(-1, 1)."
+            )
+        if block.shape[0] != n_samples:
+            raise ValueError(
+                f"{label} has {block.shape[0]} rows but the features have {n_samples}; "
+                f"both need one row per sample (got {label} shape {_shape(block)})."
+            )
+        if block.shape[1] < 1:
+            raise ValueError(f"{label} has no columns, got shape {_shape(block)}.")
+        check_finite(block, label)
+    return blocks
+
+
+def pad_to_common_width(backend, blocks):
+    """Zero-pad F-label blocks on the right to the widest width.
+
+    Padded columns are constant, so standardisation keeps them at 0 and they
+    add nothing to the fit; only the normalisation by L uses the widest width.
+    """
+    width = max(block.shape[1] for block in blocks)
+    padded = []
+    for block in blocks:
+        missing = width - block.shape[1]
+        if missing:
+            block = backend.concatenate_columns([block, backend.zeros((block.shape[0], missing))])
+        padded.append(block)
+    return padded

@@ -1,0 +1,31 @@
+"""Weighted least-squares solver of EMMS: statistics, simplex QP and alternating minimisation."""
+
+from .alternating import AlternatingResult, alternating_minimization
+from .backend import NumpyBackend, TorchBackend, select_backend, standardize_columns
+from .release import release_score
+from .simplex import (
+    SimplexQPResult,
+    project_to_simplex,
+    simplex_qp_objective,
+    solve_simplex_qp,
+    sparsemax,
+)
+from .statistics import DegenerateScoreWarning, RegressionStatistics, compute_statistics
+
+__all__ = [
+    "AlternatingResult",
+    "DegenerateScoreWarning",
+    "NumpyBackend",
+    "RegressionStatistics",
+    "SimplexQPResult",
+    "TorchBackend",
+    "alternating_minimization",
+    "compute_statistics",
+    "project_to_simplex",
+    "release_score",
+    "select_backend",
+    "simplex_qp_objective",
+    "solve_simplex_qp",
+    "sparsemax",
+    "standardize_columns",
+]

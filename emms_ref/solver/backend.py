@@ -1,0 +1,174 @@
+"""Array backends for the regression statistics: numpy, or torch on CPU or CUDA.
+
+Only the heavy, O(N) part of EMMS runs on a backend: standardising the columns,
+the products X^T X and X^T Z, and one factorisation. Everything after that is a
+K x K problem and runs in numpy float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A column counts as constant when its population std is below this many
+# machine epsilons times its largest magnitude. Exact constants then become 0
+# instead of rounding noise blown up to unit variance.
+CONSTANT_COLUMN_EPS_FACTOR = 64.0
+
+
+def _import_torch():
+    import torch
+
+    return torch
+
+
+def is_torch_tensor(value) -> bool:
+    """Return True when ``value`` is a torch tensor, without importing torch."""
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+class NumpyBackend:
+    """Backend computing in numpy with a fixed floating dtype."""
+
+    name = "numpy"
+
+    def __init__(self, dtype=np.float64):
+        self.dtype = np.dtype(dtype)
+        self.eps = float(np.finfo(self.dtype).eps)
+
+    def asarray(self, value):
+        if is_torch_tensor(value):
+            value = value.detach().cpu().numpy()
+        # np.asarray may return the caller's array itself; nothing below
+        # writes into it, every operation allocates.
+        return np.asarray(value, dtype=self.dtype)
+
+    def to_numpy(self, value):
+        return np.asarray(value, dtype=np.float64)
+
+    def column_mean(self, x):
+        return x.mean(axis=0)
+
+    def column_max_abs(self, x):
+        return np.max(np.abs(x), axis=0)
+
+    def sqrt(self, x):
+        return np.sqrt(x)
+
+    def where(self, condition, a, b):
+        return np.where(condition, a, b)
+
+    def concatenate_columns(self, blocks):
+        return np.concatenate(blocks, axis=1)
+
+    def zeros(self, shape):
+        return np.zeros(shape, dtype=self.dtype)
+
+    def eigh(self, a):
+        return np.linalg.eigh(a)
+
+    def svd(self, a):
+        return np.linalg.svd(a, full_matrices=False)
+
+    def scalar(self, value) -> float:
+        return float(value)
+
+
+class TorchBackend:
+    """Backend computing in torch on one device with a fixed floating dtype."""
+
+    name = "torch"
+
+    def __init__(self, device=None, dtype=None):
+        torch = _import_torch()
+        self.torch = torch
+        if device is None or device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={str(device)!r} was requested but CUDA is not available; "
+                "pass device='cpu' or device=None."
+            )
+        self.dtype = torch.float64 if dtype is None else _torch_dtype(torch, dtype)
+        self.eps = float(torch.finfo(self.dtype).eps)
+
+    def asarray(self, value):
+        torch = self.torch
+        if is_torch_tensor(value):
+            return value.detach().to(device=self.device, dtype=self.dtype)
+        array = np.asarray(value)
+        return torch.as_tensor(array, dtype=self.dtype, device=self.device)
+
+    def to_numpy(self, value):
+        return value.detach().to("cpu", self.torch.float64).numpy()
+
+    def column_mean(self, x):
+        return x.mean(dim=0)
+
+    def column_max_abs(self, x):
+        return x.abs().amax(dim=0)
+
+    def sqrt(self, x):
+        return self.torch.sqrt(x)
+
+    def where(self, condition, a, b):
+        torch = self.torch
+        return torch.where(condition, torch.as_tensor(a, dtype=self.dtype, device=self.device), b)
+
+    def concatenate_columns(self, blocks):
+        return self.torch.cat(blocks, dim=1)
+
+    def zeros(self, shape):
+        return self.torch.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def eigh(self, a):
+        return self.torch.linalg.eigh(a)
+
+    def svd(self, a):
+        return self.torch.linalg.svd(a, full_matrices=False)
+
+    def scalar(self, value) -> float:
+        return float(value.item()) if hasattr(value, "item") else float(value)
+
+
+def _torch_dtype(torch, dtype):
+    lookup = {"float64": torch.float64, "float32": torch.float32}
+    if isinstance(dtype, str):
+        if dtype not in lookup:
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}.")
+        return lookup[dtype]
+    if dtype in (np.float64, torch.float64):
+        return torch.float64
+    if dtype in (np.float32, torch.float32):
+        return torch.float32
+    raise ValueError(f"dtype must be float64 or float32, got {dtype!r}.")
+
+
+def select_backend(device=None, dtype=None, *arrays):
+    """Choose the backend for a call.
+
+    ``device=None`` keeps the inputs where they are: numpy inputs use numpy,
+    and torch tensors use torch on the first tensor's device. A device string
+    ("cpu", "cuda", "cuda:1", "auto") always selects torch on that device.
+    """
+    if device is None:
+        for array in arrays:
+            if is_torch_tensor(array):
+                return TorchBackend(device=array.device, dtype=dtype)
+        if dtype is None:
+            return NumpyBackend(np.float64)
+        return NumpyBackend(np.dtype(str(dtype).replace("torch.", "")))
+    return TorchBackend(device=device, dtype=dtype)
+
+
+def standardize_columns(backend, x):
+    """Return columns with zero mean and unit population std; constant columns become 0.
+
+    Never writes into ``x``.
+    """
+    centred = x - backend.column_mean(x)
+    std = backend.sqrt(backend.column_mean(centred * centred))
+    scale = backend.column_max_abs(x)
+    constant = std <= CONSTANT_COLUMN_EPS_FACTOR * backend.eps * scale
+    safe_std = backend.where(constant, 1.0, std)
+    return backend.where(constant, 0.0, centred / safe_std)
