@@ -20,7 +20,7 @@ from .solver import (
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("labels", "features", "evaluation", "datasets", "solver")
+_LAZY_SUBMODULES = ("labels", "features", "evaluation", "datasets", "experiments", "solver")
 
 __all__ = [
     "DegenerateScoreWarning",

@@ -79,7 +79,7 @@ def encode_class_names(
         embeddings, without normalising them first.
     cache : EmbeddingCache, optional
         Cache for the template texts, see
-        :func:`~emms_ref.labels.cache.encode_cached`.
+        :func:`~emms_ref.labels.encode_cached`.
 
     Returns
     -------

@@ -23,7 +23,7 @@ class HFTextEncoder(TextEncoder):
     """Text encoder that mean-pools the last hidden state of a ``transformers`` model.
 
     Each text becomes the mean of the last hidden state over its real tokens
-    (:func:`~emms_ref.labels.pooling.masked_mean_pool`), so an embedding does
+    (:func:`~emms_ref.labels.masked_mean_pool`), so an embedding does
     not depend on the other texts in its batch. The official EMMS code
     (github.com/OpenGVLab/Multitask-Model-Selector, ``Label_embedding/bert.py``
     and ``gpt2.py``) builds BERT and GPT-2 F-labels the same way, except that
@@ -35,7 +35,7 @@ class HFTextEncoder(TextEncoder):
         Base model whose output has ``last_hidden_state``, for example the
         result of ``AutoModel.from_pretrained``. Models with a head (such as
         ``GPT2LMHeadModel``) return logits instead and are rejected at the
-        first :meth:`encode`.
+        first :meth:`~emms_ref.labels.TextEncoder.encode`.
     tokenizer : transformers.PreTrainedTokenizerBase
         Tokenizer of ``model``. The encoder works on a deep copy, so the
         caller's tokenizer is never changed. If the tokenizer has no pad token

