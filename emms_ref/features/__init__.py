@@ -11,6 +11,7 @@ from .efficientnet_lite import (
     EFFICIENTNET_LITE_STD,
     EfficientNetLiteFeatures,
     build_efficientnet_lite,
+    calibrate_batch_norm_on_noise,
 )
 from .extract import extract_features, feature_fingerprint, model_fingerprint
 from .preprocess import (
@@ -37,6 +38,7 @@ __all__ = [
     "ZooMember",
     "bilinear_resize",
     "build_efficientnet_lite",
+    "calibrate_batch_norm_on_noise",
     "extract_features",
     "feature_fingerprint",
     "get_zoo_member",

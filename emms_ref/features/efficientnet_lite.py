@@ -103,7 +103,7 @@ def build_efficientnet_lite(
     pretrained : bool
         If True, load the ImageNet-1k weights with ``strict=True``. If False,
         keep the package's default PyTorch initialisation and estimate the
-        batch norm statistics on noise (:func:`~emms_ref.features.efficientnet_lite.calibrate_batch_norm_on_noise`).
+        batch norm statistics on noise (:func:`~emms_ref.features.calibrate_batch_norm_on_noise`).
     seed : int, optional
         Seed of the random initialisation when ``pretrained`` is False. The
         global torch RNG is restored afterwards. Required when ``pretrained``
