@@ -8,7 +8,7 @@ import numpy as np
 
 from ._validation import check_f_labels, check_features, pad_to_common_width
 from .solver.alternating import alternating_minimization
-from .solver.backend import select_backend
+from .solver.backend import machine_epsilon, select_backend
 from .solver.release import release_score
 from .solver.simplex import solve_simplex_qp
 from .solver.statistics import compute_statistics
@@ -80,8 +80,9 @@ def emms_score(
 
     Solves min over W in R^{D x L} and t in the simplex of
     F(W, t) = ||X W - sum_k t_k Z_k||_F^2 / (2N) after standardising every
-    column of X and of each Z_k (zero mean, unit population std, constant
-    columns set to 0), and returns score = -2 F / L, that is the negative mean
+    column of X and of each Z_k (zero mean, unit population std). Constant
+    columns, and columns whose std is below the rounding level of their
+    array's largest entries at the input's precision, are set to 0. It returns score = -2 F / L, that is the negative mean
     squared residual per entry, -||X W - sum_k t_k Z_k||_F^2 / (N * L).
     Dividing by N * L makes scores comparable across data sets; rankings on one
     data set are the same under any positive factor.
@@ -157,7 +158,8 @@ def emms_score(
             backend=backend_label,
         )
 
-    stats = compute_statistics(backend, x, z, factorization=factorization)
+    input_eps = [machine_epsilon(checked_features)] + [machine_epsilon(block) for block in blocks]
+    stats = compute_statistics(backend, x, z, factorization=factorization, input_eps=input_eps)
     residual_gram = stats.residual_gram
     if method == "exact":
         weights = solve_simplex_qp(residual_gram).t
@@ -171,7 +173,8 @@ def emms_score(
         converged, n_iter = run.converged, run.n_iter
 
     return EMMSResult(
-        score=-2.0 * objective / stats.width,
+        # 0.0 - ... keeps a zero residual from printing as -0.0.
+        score=0.0 - 2.0 * objective / stats.width,
         weights=weights,
         method=method,
         objective=objective,

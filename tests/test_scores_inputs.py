@@ -162,3 +162,43 @@ def test_large_problem_shapes_are_consistent():
     result = emms_score(features, f_labels)
     assert result.residual_gram.shape == (3, 3)
     assert result.rank == 64
+
+
+def test_rounding_noise_columns_count_as_constant(problem):
+    """Sentence encoders emit dead dimensions of std ~1e-33; they must not get unit variance."""
+    features, f_labels = problem
+    rng = np.random.default_rng(3)
+    noisy = []
+    for z in f_labels:
+        block = z.astype(np.float32)
+        dead = (1e-33 * rng.normal(size=(z.shape[0], 2))).astype(np.float32)
+        noisy.append(np.hstack([block, dead]))
+    zeroed = [np.hstack([z.astype(np.float32), np.zeros((z.shape[0], 2), np.float32)]) for z in f_labels]
+    assert emms_score(features, noisy).score == pytest.approx(emms_score(features, zeroed).score, rel=1e-12)
+
+
+def test_float32_noise_level_columns_count_as_constant(problem):
+    """A float32 column whose spread is below float32 rounding of the block is noise."""
+    features, f_labels = problem
+    block = f_labels[0].astype(np.float32)
+    tiny = (1e-9 * np.random.default_rng(4).normal(size=(block.shape[0], 1))).astype(np.float32)
+    with_tiny = emms_score(features, [np.hstack([block, tiny])])
+    with_zero = emms_score(features, [np.hstack([block, np.zeros_like(tiny)])])
+    assert with_tiny.score == pytest.approx(with_zero.score, rel=1e-12)
+
+
+def test_small_float64_columns_are_kept():
+    """In float64, a genuinely small-scale column still carries signal."""
+    rng = np.random.default_rng(5)
+    features = rng.normal(size=(200, 3))
+    f_label = features[:, :1] + 0.1 * rng.normal(size=(200, 1))
+    scaled = features.copy()
+    scaled[:, 0] *= 1e-9
+    assert emms_score(scaled, [f_label]).score == pytest.approx(emms_score(features, [f_label]).score, rel=1e-9)
+
+
+def test_degenerate_score_is_positive_zero():
+    rng = np.random.default_rng(6)
+    with pytest.warns(UserWarning):
+        result = emms_score(rng.normal(size=(5, 8)), [rng.normal(size=(5, 2))])
+    assert str(result.score) == "0.0"

@@ -1,7 +1,13 @@
 """Weighted least-squares solver of EMMS: statistics, simplex QP and alternating minimisation."""
 
 from .alternating import AlternatingResult, alternating_minimization
-from .backend import NumpyBackend, TorchBackend, select_backend, standardize_columns
+from .backend import (
+    NumpyBackend,
+    TorchBackend,
+    machine_epsilon,
+    select_backend,
+    standardize_columns,
+)
 from .release import release_score
 from .simplex import (
     SimplexQPResult,
@@ -22,6 +28,7 @@ __all__ = [
     "alternating_minimization",
     "compute_statistics",
     "project_to_simplex",
+    "machine_epsilon",
     "release_score",
     "select_backend",
     "simplex_qp_objective",

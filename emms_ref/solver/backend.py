@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-# A column counts as constant when its population std is below this many
-# machine epsilons times its largest magnitude. Exact constants then become 0
-# instead of rounding noise blown up to unit variance.
+# A column counts as constant when its population std is at most this many
+# machine epsilons (of the input's precision) times the largest magnitude in
+# its whole array. Exact constants and columns that are pure rounding noise of
+# the computation that produced the array (sentence encoders emit such dead
+# dimensions, with std around 1e-33 next to entries of order 0.1) then become
+# 0 instead of being blown up to unit variance.
 CONSTANT_COLUMN_EPS_FACTOR = 64.0
 
 
@@ -161,14 +164,30 @@ def select_backend(device=None, dtype=None, *arrays):
     return TorchBackend(device=device, dtype=dtype)
 
 
-def standardize_columns(backend, x):
+def standardize_columns(backend, x, *, input_eps=None):
     """Return columns with zero mean and unit population std; constant columns become 0.
 
+    A column is constant when its std is at most
+    ``CONSTANT_COLUMN_EPS_FACTOR * input_eps * max|x|``, with ``max|x|`` taken
+    over the whole array. ``input_eps`` is the machine epsilon of the data
+    before any upcast (float32 data carries float32 rounding noise after
+    conversion to float64); it defaults to the backend's working precision.
     Never writes into ``x``.
     """
+    input_eps = backend.eps if input_eps is None else max(input_eps, backend.eps)
     centred = x - backend.column_mean(x)
     std = backend.sqrt(backend.column_mean(centred * centred))
-    scale = backend.column_max_abs(x)
-    constant = std <= CONSTANT_COLUMN_EPS_FACTOR * backend.eps * scale
+    scale = backend.scalar(backend.column_max_abs(x).max()) if x.shape[1] else 0.0
+    constant = std <= CONSTANT_COLUMN_EPS_FACTOR * input_eps * scale
     safe_std = backend.where(constant, 1.0, std)
     return backend.where(constant, 0.0, centred / safe_std)
+
+
+def machine_epsilon(value) -> float:
+    """Return the machine epsilon of a floating array's dtype, or of float64 for integers."""
+    dtype = value.dtype
+    if is_torch_tensor(value):
+        torch = _import_torch()
+        return float(torch.finfo(dtype).eps) if dtype.is_floating_point else float(np.finfo(np.float64).eps)
+    dtype = np.dtype(dtype)
+    return float(np.finfo(dtype).eps) if dtype.kind == "f" else float(np.finfo(np.float64).eps)

@@ -81,7 +81,7 @@ class RegressionStatistics:
         return 0.5 * max(float(squared), 0.0)
 
 
-def compute_statistics(backend, features, f_labels, *, factorization="gram"):
+def compute_statistics(backend, features, f_labels, *, factorization="gram", input_eps=None):
     """Standardise the inputs and compute :class:`RegressionStatistics`.
 
     Parameters
@@ -99,6 +99,10 @@ def compute_statistics(backend, features, f_labels, *, factorization="gram"):
         collinear. ``"svd"`` takes the thin SVD of X itself, about four times
         the cost, and resolves singular-value ratios down to max(N, D) * eps,
         the same rank rule as ``numpy.linalg.lstsq``.
+    input_eps : sequence of K + 1 floats, optional
+        Machine epsilon of the features and of each F-label block before
+        conversion to the working precision; see
+        :func:`~emms_ref.solver.standardize_columns`.
 
     Returns
     -------
@@ -109,8 +113,13 @@ def compute_statistics(backend, features, f_labels, *, factorization="gram"):
 
     n_samples, n_features = features.shape
     width = f_labels[0].shape[1]
-    x = standardize_columns(backend, features)
-    z = [standardize_columns(backend, block) for block in f_labels]
+    if input_eps is None:
+        input_eps = [None] * (len(f_labels) + 1)
+    x = standardize_columns(backend, features, input_eps=input_eps[0])
+    z = [
+        standardize_columns(backend, block, input_eps=eps)
+        for block, eps in zip(f_labels, input_eps[1:])
+    ]
     stacked = backend.concatenate_columns(z)
 
     if factorization == "gram":
