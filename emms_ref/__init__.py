@@ -20,7 +20,15 @@ from .solver import (
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("labels", "features", "evaluation", "datasets", "experiments", "solver")
+_LAZY_SUBMODULES = (
+    "labels",
+    "features",
+    "solver",
+    "evaluation",
+    "baselines",
+    "datasets",
+    "experiments",
+)
 
 __all__ = [
     "DegenerateScoreWarning",
