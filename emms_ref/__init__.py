@@ -30,7 +30,11 @@ _LAZY_SUBMODULES = (
     "experiments",
 )
 
+# Baseline scores, importable from the top level and loaded on first use.
+_BASELINE_FUNCTIONS = ("h_score", "leep", "logme", "logme_flabels", "nce", "transrate")
+
 __all__ = [
+    *_BASELINE_FUNCTIONS,
     "DegenerateScoreWarning",
     "EMMSResult",
     "emms_score",
@@ -44,4 +48,6 @@ __all__ = [
 def __getattr__(name):
     if name in _LAZY_SUBMODULES:
         return import_module(f".{name}", __name__)
+    if name in _BASELINE_FUNCTIONS:
+        return getattr(import_module(".baselines", __name__), name)
     raise AttributeError(f"module 'emms_ref' has no attribute {name!r}")
