@@ -27,12 +27,16 @@ def test_different_widths_are_zero_padded(problem):
 
 
 def test_widths_like_clip_gpt2_bert_are_accepted():
+    """CLIP ViT-g-14 (1024), GPT-2 large (1280) and BERT-base (768) F-labels together."""
     rng = np.random.default_rng(0)
-    features = rng.normal(size=(200, 16))
-    f_labels = [rng.normal(size=(200, width)) for width in (24, 32, 20)]
+    features = rng.normal(size=(300, 16))
+    f_labels = [rng.normal(size=(300, width)) for width in (1024, 1280, 768)]
     result = emms_score(features, f_labels)
+    padded = [np.hstack([z, np.zeros((300, 1280 - z.shape[1]))]) for z in f_labels]
     assert np.isfinite(result.score)
     assert result.weights.shape == (3,)
+    assert result.score == emms_score(features, f_labels).score
+    assert result.score == pytest.approx(emms_score(features, padded).score, rel=1e-12)
 
 
 def test_float32_inputs_are_computed_in_float64(problem):
