@@ -2,7 +2,10 @@
 
 Each check raises ValueError (or TypeError for unsupported types) with the
 argument's name, what is wrong and how to fix it. No check copies or writes
-into the caller's data.
+into the caller's data. Every public entry point uses these checks: the scores
+and baselines for features, F-labels and labels, feature extraction for images
+(``check_images``), class-name F-labels for class indices
+(``check_class_indices``), and the text encoders for texts (``check_texts``).
 """
 
 from __future__ import annotations
@@ -136,3 +139,94 @@ def pad_to_common_width(backend, blocks):
             block = backend.concatenate_columns([block, backend.zeros((block.shape[0], missing))])
         padded.append(block)
     return padded
+
+
+# Offending label values quoted in an error message.
+_MAX_VALUES_IN_MESSAGE = 5
+
+
+def check_images(images, name="images") -> None:
+    """Raise if ``images`` is not a batch of uint8 RGB images.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Expected shape (N, H, W, 3) and dtype uint8, with N >= 1.
+    name : str
+        Argument name used in error messages.
+
+    Raises
+    ------
+    TypeError
+        If ``images`` is not a NumPy array or its dtype is not uint8.
+    ValueError
+        If the shape is not (N, H, W, 3) with N, H and W positive.
+    """
+    if not isinstance(images, np.ndarray):
+        raise TypeError(
+            f"{name} must be a NumPy array of shape (N, H, W, 3), got {type(images).__name__}."
+        )
+    if images.dtype != np.uint8:
+        raise TypeError(
+            f"{name} must have dtype uint8 (pixel values 0-255), got {images.dtype}; "
+            "convert with np.clip(x, 0, 255).astype(np.uint8) if the values are pixels."
+        )
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"{name} must have shape (N, H, W, 3) with RGB channels last, got {images.shape}."
+        )
+    if min(images.shape[:3]) < 1:
+        raise ValueError(f"{name} must not be empty, got shape {images.shape}.")
+
+
+def check_class_indices(labels, num_classes: int) -> np.ndarray:
+    """Return ``labels`` as a 1-D int64 array after checking that it indexes ``num_classes`` classes.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is not 1-D, has a non-integer dtype, or has values
+        outside ``0 .. num_classes-1``. The message names the fix.
+    """
+    label_array = np.asarray(labels)
+    if label_array.ndim == 2 and label_array.shape[1] == num_classes and label_array.shape[1] > 1:
+        raise ValueError(
+            f"labels must have shape (N,), got {label_array.shape}, which looks one-hot or like "
+            "per-class scores; pass labels.argmax(axis=1) for single-label data"
+        )
+    if label_array.ndim != 1:
+        raise ValueError(f"labels must have shape (N,), got {label_array.shape}; pass one class index per sample")
+    if label_array.size == 0:
+        return label_array.astype(np.int64)
+    if not np.issubdtype(label_array.dtype, np.integer):
+        raise ValueError(
+            f"labels must have an integer dtype, got {label_array.dtype}; if the values are whole "
+            "numbers, pass labels.astype(np.int64), otherwise map class names to indices first"
+        )
+
+    out_of_range = np.unique(label_array[(label_array < 0) | (label_array >= num_classes)])
+    if out_of_range.size:
+        shown = out_of_range[:_MAX_VALUES_IN_MESSAGE].tolist()
+        more = f" and {out_of_range.size - len(shown)} more" if out_of_range.size > len(shown) else ""
+        raise ValueError(
+            f"labels must be class indices in 0..{num_classes - 1} because class_names has "
+            f"{num_classes} entries, got {shown}{more}; pass all class names or remap the labels"
+        )
+    return label_array.astype(np.int64)
+
+
+def check_texts(texts, argument="texts") -> list[str]:
+    """Return ``texts`` as a new list after checking that every item is a string.
+
+    Raises
+    ------
+    TypeError
+        If ``texts`` is a bare string or bytes, or an item is not a string.
+    """
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"{argument} must be a sequence of strings, got a single {type(texts).__name__}; wrap it in a list")
+    text_list = list(texts)
+    for index, text in enumerate(text_list):
+        if not isinstance(text, str):
+            raise TypeError(f"{argument}[{index}] must be a str, got {type(text).__name__}: {text!r}")
+    return text_list

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .._validation import check_images as validate_images
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -27,38 +29,6 @@ __all__ = [
 # ResNets of the zoo were trained with inputs normalised by these values.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def validate_images(images: np.ndarray) -> None:
-    """Raise if ``images`` is not a batch of uint8 RGB images.
-
-    Parameters
-    ----------
-    images : np.ndarray
-        Expected shape (N, H, W, 3) and dtype uint8, with N >= 1.
-
-    Raises
-    ------
-    TypeError
-        If ``images`` is not a NumPy array or its dtype is not uint8.
-    ValueError
-        If the shape is not (N, H, W, 3) with N, H and W positive.
-    """
-    if not isinstance(images, np.ndarray):
-        raise TypeError(
-            f"images must be a NumPy array of shape (N, H, W, 3), got {type(images).__name__}."
-        )
-    if images.dtype != np.uint8:
-        raise TypeError(
-            f"images must have dtype uint8 (pixel values 0-255), got {images.dtype}; "
-            "convert with np.clip(x, 0, 255).astype(np.uint8) if the values are pixels."
-        )
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(
-            f"images must have shape (N, H, W, 3) with RGB channels last, got {images.shape}."
-        )
-    if min(images.shape[:3]) < 1:
-        raise ValueError(f"images must not be empty, got shape {images.shape}.")
 
 
 def to_float_nchw(images: np.ndarray) -> torch.Tensor:

@@ -6,12 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from emms_ref._validation import check_class_indices as validate_labels
 from emms_ref.labels.cache import EmbeddingCache, encode_cached
 from emms_ref.labels.encoders import TextEncoder, validate_texts
-
-# Number of offending label values quoted in an error message.
-_MAX_VALUES_IN_MESSAGE = 5
-
 
 def class_name_texts(class_names: Sequence[str], templates: Sequence[str] | None = None) -> list[str]:
     """Turn class names into the texts that a text encoder reads.
@@ -170,42 +167,6 @@ def flabels_for_encoders(
     names = validate_texts(class_names, "class_names")
     label_array = validate_labels(labels, len(names))
     return [class_flabels(label_array, names, encoder, templates=templates, cache=cache) for encoder in encoder_list]
-
-
-def validate_labels(labels: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:
-    """Return ``labels`` as a 1-D int64 array after checking that it indexes ``num_classes`` classes.
-
-    Raises
-    ------
-    ValueError
-        If ``labels`` is not 1-D, has a non-integer dtype, or has values
-        outside ``0 .. num_classes-1``. The message names the fix.
-    """
-    label_array = np.asarray(labels)
-    if label_array.ndim == 2 and label_array.shape[1] == num_classes and label_array.shape[1] > 1:
-        raise ValueError(
-            f"labels must have shape (N,), got {label_array.shape}, which looks one-hot or like "
-            "per-class scores; pass labels.argmax(axis=1) for single-label data"
-        )
-    if label_array.ndim != 1:
-        raise ValueError(f"labels must have shape (N,), got {label_array.shape}; pass one class index per sample")
-    if label_array.size == 0:
-        return label_array.astype(np.int64)
-    if not np.issubdtype(label_array.dtype, np.integer):
-        raise ValueError(
-            f"labels must have an integer dtype, got {label_array.dtype}; if the values are whole "
-            "numbers, pass labels.astype(np.int64), otherwise map class names to indices first"
-        )
-
-    out_of_range = np.unique(label_array[(label_array < 0) | (label_array >= num_classes)])
-    if out_of_range.size:
-        shown = out_of_range[:_MAX_VALUES_IN_MESSAGE].tolist()
-        more = f" and {out_of_range.size - len(shown)} more" if out_of_range.size > len(shown) else ""
-        raise ValueError(
-            f"labels must be class indices in 0..{num_classes - 1} because class_names has "
-            f"{num_classes} entries, got {shown}{more}; pass all class names or remap the labels"
-        )
-    return label_array.astype(np.int64)
 
 
 def _check_template(template: str) -> None:

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from emms_ref._validation import check_texts as validate_texts
+
 
 class TextEncoder(abc.ABC):
     """Base class of the text encoders that produce F-labels.
@@ -114,23 +116,6 @@ class TextEncoder(abc.ABC):
                 )
             batches.append(embeddings)
         return np.concatenate(batches, axis=0)
-
-
-def validate_texts(texts: Sequence[str], argument: str = "texts") -> list[str]:
-    """Return ``texts`` as a new list after checking that every item is a string.
-
-    Raises
-    ------
-    TypeError
-        If ``texts`` is a bare string or bytes, or an item is not a string.
-    """
-    if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{argument} must be a sequence of strings, got a single {type(texts).__name__}; wrap it in a list")
-    text_list = list(texts)
-    for index, text in enumerate(text_list):
-        if not isinstance(text, str):
-            raise TypeError(f"{argument}[{index}] must be a str, got {type(text).__name__}: {text!r}")
-    return text_list
 
 
 @contextlib.contextmanager
