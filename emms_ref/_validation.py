@@ -129,7 +129,7 @@ def pad_to_common_width(backend, blocks):
     """Zero-pad F-label blocks on the right to the widest width.
 
     Padded columns are constant, so standardisation keeps them at 0 and they
-    add nothing to the fit; only the normalisation by L uses the widest width.
+    add nothing to the fit. Only the normalisation by L uses the widest width.
     """
     width = max(block.shape[1] for block in blocks)
     padded = []
@@ -206,11 +206,12 @@ def check_class_indices(labels, num_classes: int) -> np.ndarray:
 
     out_of_range = np.unique(label_array[(label_array < 0) | (label_array >= num_classes)])
     if out_of_range.size:
-        shown = out_of_range[:_MAX_VALUES_IN_MESSAGE].tolist()
-        more = f" and {out_of_range.size - len(shown)} more" if out_of_range.size > len(shown) else ""
+        quoted_values = out_of_range[:_MAX_VALUES_IN_MESSAGE].tolist()
+        remaining = out_of_range.size - len(quoted_values)
+        more = f" and {remaining} more" if remaining > 0 else ""
         raise ValueError(
             f"labels must be class indices in 0..{num_classes - 1} because class_names has "
-            f"{num_classes} entries, got {shown}{more}; pass all class names or remap the labels"
+            f"{num_classes} entries, got {quoted_values}{more}; pass all class names or remap the labels"
         )
     return label_array.astype(np.int64)
 

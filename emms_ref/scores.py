@@ -98,8 +98,8 @@ def emms_score(
         to the widest width.
     method : {"exact", "alternating", "release"}
         ``"exact"`` eliminates W and solves the K x K simplex QP
-        min_t 1/2 t^T M t exactly. ``"alternating"`` runs the paper's
-        alternating minimisation (see ``t_step``). ``"release"`` reproduces the
+        min_t 1/2 t^T M t exactly. ``"alternating"`` runs the alternating
+        minimisation of Meng et al. (NeurIPS 2023), see ``t_step``. ``"release"`` reproduces the
         official one-step scorer: W0 fitted to uniform weights, one
         sparsemax-projected least-squares t-step, the stale W0 in the residual,
         std + 1e-8 standardisation, and its normalisation
@@ -107,8 +107,8 @@ def emms_score(
         score is therefore L**2 times the negative mean squared residual of
         its own (W0, t1); compare its rankings with ours, not its values.
     t_step : {"exact", "fast"}
-        For ``"alternating"``: the exact simplex-QP t-step, or the paper's fast
-        step (least squares then sparsemax), which is not a descent step.
+        For ``"alternating"``: the exact simplex-QP t-step, or the fast step
+        of Meng et al. (least squares then sparsemax), which is not a descent step.
     max_iter : int
         Iteration cap for ``"alternating"``.
     tol : float

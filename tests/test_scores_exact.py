@@ -72,7 +72,7 @@ def test_single_label_closed_form():
     np.testing.assert_array_equal(result.weights, [1.0])
 
 
-def test_noise_free_label_gets_all_weight_and_zero_residual():
+def test_noise_free_label_takes_all_weight():
     features, f_labels = make_problem(seed=4, noise_levels=(0.0, 1.0, 2.0))
     result = emms_score(features, f_labels)
     assert result.score == pytest.approx(0.0, abs=1e-12)

@@ -12,9 +12,9 @@ import numpy as np
 # A column counts as constant when its population std is at most this many
 # machine epsilons (of the input's precision) times the largest magnitude in
 # its whole array. Exact constants and columns that are pure rounding noise of
-# the computation that produced the array (sentence encoders emit such dead
-# dimensions, with std around 1e-33 next to entries of order 0.1) then become
-# 0 instead of being blown up to unit variance.
+# the computation that produced the array then become 0 instead of being blown
+# up to unit variance. all-MiniLM-L6-v2, for example, emits dead dimensions with
+# std around 1e-33 next to entries of order 0.1.
 CONSTANT_COLUMN_EPS_FACTOR = 64.0
 
 
@@ -170,8 +170,8 @@ def standardize_columns(backend, x, *, input_eps=None):
     A column is constant when its std is at most
     ``CONSTANT_COLUMN_EPS_FACTOR * input_eps * max|x|``, with ``max|x|`` taken
     over the whole array. ``input_eps`` is the machine epsilon of the data
-    before any upcast (float32 data carries float32 rounding noise after
-    conversion to float64); it defaults to the backend's working precision.
+    before any upcast, because float32 data keeps its float32 rounding noise
+    after conversion to float64. It defaults to the backend's working precision.
     Never writes into ``x``.
     """
     input_eps = backend.eps if input_eps is None else max(input_eps, backend.eps)

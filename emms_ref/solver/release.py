@@ -1,7 +1,7 @@
 """The one-step scorer of the official EMMS release, reproduced for comparison.
 
 The function ``EMMS`` in ``metrics.py`` of github.com/OpenGVLab/Multitask-Model-Selector
-(commit 24d1008) differs from the method described in the paper:
+(commit 24d1008) differs from the method of Meng et al. (NeurIPS 2023, arXiv 2308.06262):
 
 1. It runs one alternation only: W0 is fitted to the uniform-weight target,
    t1 = sparsemax(unconstrained least-squares t), and the score uses the stale
@@ -81,5 +81,5 @@ def _lstsq(backend, a, b):
     if a.device.type == "cpu":
         return torch.linalg.lstsq(a, b, driver="gelsd").solution
     # NOTE: CUDA's lstsq supports only full-rank inputs (driver "gels"), so the
-    # pseudo-inverse stands in for numpy's minimum-norm solution there.
+    # pseudo-inverse replaces numpy's minimum-norm solution there.
     return torch.linalg.pinv(a) @ b
