@@ -10,6 +10,7 @@ Submodules that need torch, transformers or open_clip load on first use, so
 
 from importlib import import_module
 
+from .out_of_core import EMMSAccumulator, emms_score_blocks, iter_row_blocks
 from .scores import EMMSResult, emms_score
 from .solver import (
     DegenerateScoreWarning,
@@ -36,8 +37,11 @@ _BASELINE_FUNCTIONS = ("h_score", "leep", "logme", "logme_flabels", "nce", "tran
 __all__ = [
     *_BASELINE_FUNCTIONS,
     "DegenerateScoreWarning",
+    "EMMSAccumulator",
     "EMMSResult",
     "emms_score",
+    "emms_score_blocks",
+    "iter_row_blocks",
     "project_to_simplex",
     "solve_simplex_qp",
     "sparsemax",

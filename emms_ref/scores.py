@@ -74,7 +74,7 @@ def emms_score(
     tol=1e-10,
     device=None,
     dtype=None,
-    factorization="gram",
+    factorization="auto",
 ) -> EMMSResult:
     """Score how well a model's features fit the F-labels of a target task.
 
@@ -120,9 +120,11 @@ def emms_score(
     dtype : None, "float64" or "float32"
         Working precision of the O(N) part; float64 by default, whatever the
         input dtype. The K x K part always runs in float64.
-    factorization : {"gram", "svd"}
+    factorization : {"auto", "cholesky", "gram", "svd"}
         How the projection onto the feature space is computed; see
-        :func:`emms_ref.solver.compute_statistics`.
+        :func:`emms_ref.solver.compute_statistics`. The default ``"auto"``
+        costs one Cholesky factorisation of a D x D matrix on top of the
+        products X^T X and X^T Z, and gives the ``"gram"`` result.
 
     Returns
     -------
@@ -136,10 +138,29 @@ def emms_score(
 
     Notes
     -----
-    The inputs are never modified.
+    The inputs are never modified. Memory-mapped inputs (``numpy.memmap``, as
+    from ``np.load(path, mmap_mode="r")``) are read in row blocks through
+    :func:`emms_ref.emms_score_blocks`, so memory stays independent of N,
+    except for ``method="release"`` and ``factorization="svd"``, which load
+    them whole. For other data that does not fit in memory, pass row blocks
+    to :func:`emms_ref.emms_score_blocks`.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    if _is_memory_mapped(features, f_labels) and method != "release" and factorization != "svd":
+        # Reading a memory-mapped file block by block keeps memory independent of N.
+        from .out_of_core import emms_score_blocks, iter_row_blocks
+
+        return emms_score_blocks(
+            iter_row_blocks(features, f_labels),
+            method=method,
+            t_step=t_step,
+            max_iter=max_iter,
+            tol=tol,
+            device=device,
+            dtype=dtype,
+            factorization=factorization,
+        )
     checked_features = check_features(features)
     blocks = check_f_labels(f_labels, checked_features.shape[0])
 
@@ -160,17 +181,29 @@ def emms_score(
 
     input_eps = [machine_epsilon(checked_features)] + [machine_epsilon(block) for block in blocks]
     stats = compute_statistics(backend, x, z, factorization=factorization, input_eps=input_eps)
+    return result_from_statistics(
+        stats, method=method, t_step=t_step, max_iter=max_iter, tol=tol, backend_label=backend_label
+    )
+
+
+def result_from_statistics(stats, *, method, t_step="exact", max_iter=100, tol=1e-10, backend_label="numpy"):
+    """Solve the K x K problem of ``stats`` with ``method`` ("exact" or "alternating")."""
     residual_gram = stats.residual_gram
     if method == "exact":
         weights = solve_simplex_qp(residual_gram).t
         objective = stats.objective(weights)
         history = t_step_history = None
         converged, n_iter = True, 0
-    else:
+    elif method == "alternating":
         run = alternating_minimization(stats, t_step=t_step, max_iter=max_iter, tol=tol)
         weights, objective = run.weights, float(run.history[-1])
         history, t_step_history = run.history, run.t_step_history
         converged, n_iter = run.converged, run.n_iter
+    else:
+        raise ValueError(
+            f"method must be 'exact' or 'alternating' here, got {method!r}; 'release' needs the "
+            "whole data in memory (use emms_score)."
+        )
 
     return EMMSResult(
         # 0.0 - ... keeps a zero residual from printing as -0.0.
@@ -186,3 +219,11 @@ def emms_score(
         residual_gram=residual_gram,
         backend=backend_label,
     )
+
+
+def _is_memory_mapped(features, f_labels) -> bool:
+    if isinstance(features, np.memmap):
+        return True
+    if isinstance(f_labels, np.memmap):
+        return True
+    return isinstance(f_labels, (list, tuple)) and any(isinstance(block, np.memmap) for block in f_labels)

@@ -160,10 +160,46 @@ def test_constant_columns_are_ignored(problem):
     np.testing.assert_allclose(result.weights, reference.weights, atol=1e-9)
 
 
-@pytest.mark.parametrize("factorization", ["gram", "svd"])
+@pytest.mark.parametrize("factorization", ["cholesky", "gram", "svd"])
 def test_factorizations_agree(problem, factorization):
     result = emms_score(*problem, factorization=factorization)
     assert result.score == pytest.approx(emms_score(*problem).score, rel=1e-10)
+
+
+def test_auto_factorization_takes_the_cholesky_route_when_well_conditioned(problem, monkeypatch):
+    from emms_ref.solver import statistics
+
+    def no_eigh(*args, **kwargs):
+        raise AssertionError("the well-conditioned problem should not need an eigendecomposition")
+
+    monkeypatch.setattr(statistics, "_projected_coordinates_gram_matrix", no_eigh)
+    result = emms_score(*problem)
+    assert result.rank == problem[0].shape[1]
+
+
+def test_auto_factorization_falls_back_on_collinear_features():
+    features, f_labels = make_problem(seed=12)
+    collinear = np.hstack([features, features[:, :2] @ np.array([[1.0], [2.0]])])
+    auto = emms_score(collinear, f_labels)
+    gram = emms_score(collinear, f_labels, factorization="gram")
+    assert auto.rank == gram.rank == features.shape[1]
+    assert auto.score == pytest.approx(gram.score, rel=1e-10)
+    assert auto.score == pytest.approx(emms_score(features, f_labels).score, rel=1e-8)
+    with pytest.raises(np.linalg.LinAlgError, match="factorization='auto'"):
+        emms_score(collinear, f_labels, factorization="cholesky")
+
+
+def test_auto_factorization_falls_back_on_nearly_collinear_features():
+    # A direction with singular-value ratio 1e-9 passes Cholesky but not the
+    # condition check, so "auto" must give the eigendecomposition's answer.
+    features, f_labels = make_problem(seed=13)
+    rng = np.random.default_rng(13)
+    nearly = features[:, :1] + 1e-9 * rng.normal(size=(features.shape[0], 1))
+    features = np.hstack([features, nearly])
+    auto = emms_score(features, f_labels)
+    gram = emms_score(features, f_labels, factorization="gram")
+    assert auto.rank == gram.rank
+    assert auto.score == pytest.approx(gram.score, rel=1e-10)
 
 
 def test_svd_factorization_matches_lstsq_on_ill_conditioned_features():

@@ -54,6 +54,14 @@ class NumpyBackend:
     def column_max_abs(self, x):
         return np.max(np.abs(x), axis=0)
 
+    def max_abs(self, x) -> float:
+        """Largest magnitude in ``x``, without allocating a copy."""
+        return max(float(x.max()), -float(x.min()))
+
+    def column_dot(self, a, b):
+        """Column-wise inner products sum_i a[i, l] b[i, l], shape (L,)."""
+        return np.einsum("nl,nl->l", a, b)
+
     def sqrt(self, x):
         return np.sqrt(x)
 
@@ -110,6 +118,14 @@ class TorchBackend:
 
     def column_max_abs(self, x):
         return x.abs().amax(dim=0)
+
+    def max_abs(self, x) -> float:
+        """Largest magnitude in ``x``."""
+        return max(float(x.max().item()), -float(x.min().item()))
+
+    def column_dot(self, a, b):
+        """Column-wise inner products sum_i a[i, l] b[i, l], shape (L,)."""
+        return self.torch.einsum("nl,nl->l", a, b)
 
     def sqrt(self, x):
         return self.torch.sqrt(x)

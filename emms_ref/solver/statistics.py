@@ -20,11 +20,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import standardize_columns
+from .backend import CONSTANT_COLUMN_EPS_FACTOR, standardize_columns
+from .moments import RegressionMoments
 
 logger = logging.getLogger(__name__)
 
-FACTORIZATIONS = ("gram", "svd")
+FACTORIZATIONS = ("auto", "cholesky", "gram", "svd")
+
+# "auto" takes the Cholesky route when LAPACK's estimate of the reciprocal
+# condition number of the standardised Gram matrix exceeds the eigenvalue
+# cutoff ratio of the "gram" route times this margin. The estimate bounds
+# lambda_min / lambda_max from below up to the estimator's slack (rarely more
+# than a factor of 10), so "auto" then keeps every direction exactly as "gram"
+# would, and otherwise falls back to "gram".
+CHOLESKY_CONDITION_MARGIN = 1000.0
 
 
 class DegenerateScoreWarning(UserWarning):
@@ -81,7 +90,7 @@ class RegressionStatistics:
         return 0.5 * max(float(squared), 0.0)
 
 
-def compute_statistics(backend, features, f_labels, *, factorization="gram", input_eps=None):
+def compute_statistics(backend, features, f_labels, *, factorization="auto", input_eps=None):
     """Standardise the inputs and compute :class:`RegressionStatistics`.
 
     Parameters
@@ -91,14 +100,24 @@ def compute_statistics(backend, features, f_labels, *, factorization="gram", inp
     features : backend array, shape (N, D)
     f_labels : list of K backend arrays, each of shape (N, L)
         Already padded to one width L.
-    factorization : {"gram", "svd"}
-        ``"gram"`` eigendecomposes X^T X (D x D), the cheapest route and the one
-        that works on accumulated chunks. Eigenvalues below
-        lambda_max * max(N, D) * eps count as zero, so feature directions with a
-        singular-value ratio under about 1e-6 (float64) are treated as
-        collinear. ``"svd"`` takes the thin SVD of X itself, about four times
-        the cost, and resolves singular-value ratios down to max(N, D) * eps,
-        the same rank rule as ``numpy.linalg.lstsq``.
+    factorization : {"auto", "cholesky", "gram", "svd"}
+        How the projection onto the feature space is computed. ``"gram"``
+        eigendecomposes the standardised X^T X (D x D); eigenvalues below
+        lambda_max * max(N, D) * eps count as zero, so feature directions
+        with a singular-value ratio under about 1e-6 (float64) are treated
+        as collinear. ``"cholesky"`` factors the same matrix with a Cholesky
+        decomposition, about five times cheaper than ``eigh``, and raises
+        ``numpy.linalg.LinAlgError`` when it is not positive definite or its
+        estimated condition number is too large for the ``"gram"`` rank rule
+        to keep every direction.
+        ``"auto"`` (the default) uses Cholesky when the matrix is well
+        conditioned (see ``CHOLESKY_CONDITION_MARGIN``) and ``"gram"``
+        otherwise, so it returns the ``"gram"`` result at the Cholesky cost.
+        These three need only the moments of the data, which is what makes
+        out-of-core scoring possible. ``"svd"`` takes the thin SVD of X
+        itself, about four times the cost of forming X^T X, and resolves
+        singular-value ratios down to max(N, D) * eps, the same rank rule as
+        ``numpy.linalg.lstsq``.
     input_eps : sequence of K + 1 floats, optional
         Machine epsilon of the features and of each F-label block before
         conversion to the working precision; see
@@ -110,22 +129,18 @@ def compute_statistics(backend, features, f_labels, *, factorization="gram", inp
     """
     if factorization not in FACTORIZATIONS:
         raise ValueError(f"factorization must be one of {FACTORIZATIONS}, got {factorization!r}.")
+    if factorization != "svd":
+        moments = RegressionMoments.from_block(backend, features, f_labels)
+        return statistics_from_moments(moments, factorization=factorization, input_eps=input_eps, stacklevel=4)
 
     n_samples, n_features = features.shape
     width = f_labels[0].shape[1]
     if input_eps is None:
         input_eps = [None] * (len(f_labels) + 1)
     x = standardize_columns(backend, features, input_eps=input_eps[0])
-    z = [
-        standardize_columns(backend, block, input_eps=eps)
-        for block, eps in zip(f_labels, input_eps[1:])
-    ]
+    z = [standardize_columns(backend, block, input_eps=eps) for block, eps in zip(f_labels, input_eps[1:])]
     stacked = backend.concatenate_columns(z)
-
-    if factorization == "gram":
-        coordinates, rank = _projected_coordinates_gram(backend, x, stacked)
-    else:
-        coordinates, rank = _projected_coordinates_svd(backend, x, stacked)
+    coordinates, rank = _projected_coordinates_svd(backend, x, stacked)
 
     k = len(z)
     label_gram = np.empty((k, k))
@@ -138,7 +153,63 @@ def compute_statistics(backend, features, f_labels, *, factorization="gram", inp
             projected_gram[i, j] = projected_gram[j, i] = backend.scalar(
                 (coordinates[:, block_i] * coordinates[:, block_j]).sum()
             )
+    return _finish(label_gram, projected_gram, n_samples, width, rank, n_features, stacklevel=4)
 
+
+def statistics_from_moments(moments, *, factorization="auto", input_eps=None, stacklevel=2):
+    """Compute :class:`RegressionStatistics` from accumulated centred moments.
+
+    Parameters
+    ----------
+    moments : RegressionMoments
+        Moments of all N rows, from one block or merged over many.
+    factorization : {"auto", "cholesky", "gram"}
+        See :func:`compute_statistics`; ``"svd"`` needs the data itself.
+    input_eps : sequence of K + 1 floats, optional
+        Machine epsilon of the features and of each F-label block at their
+        input precision, for the constant-column rule.
+    """
+    if factorization == "svd":
+        raise ValueError(
+            "factorization='svd' needs the whole feature matrix in memory; out-of-core and "
+            "sharded scoring work from moments, so use 'auto', 'cholesky' or 'gram'."
+        )
+    if factorization not in FACTORIZATIONS:
+        raise ValueError(f"factorization must be one of {FACTORIZATIONS}, got {factorization!r}.")
+    backend = moments.backend
+    n_samples, n_features, width = moments.n, moments.n_features, moments.width
+    k = moments.n_flabels
+    if input_eps is None:
+        input_eps = [None] * (k + 1)
+    eps = [backend.eps if value is None else max(value, backend.eps) for value in input_eps]
+
+    inverse_std_x = _inverse_std(backend, _diagonal(backend, moments.s_xx), n_samples, eps[0], moments.max_abs_x)
+    inverse_std_z = backend.concatenate_columns(
+        [
+            _inverse_std(backend, moments.s_zz[j, j], n_samples, eps[j + 1], moments.max_abs_z[j])[None, :]
+            for j in range(k)
+        ]
+    )[0]
+    gram = moments.s_xx * inverse_std_x[:, None] * inverse_std_x[None, :]
+    cross = moments.s_xz * inverse_std_x[:, None] * inverse_std_z[None, :]
+
+    coordinates, rank = _projected_coordinates(backend, gram, cross, n_samples, factorization)
+
+    label_gram = np.empty((k, k))
+    projected_gram = np.empty((k, k))
+    scales = inverse_std_z.reshape(k, width)
+    for i in range(k):
+        for j in range(i, k):
+            block_i = slice(i * width, (i + 1) * width)
+            block_j = slice(j * width, (j + 1) * width)
+            label_gram[i, j] = label_gram[j, i] = backend.scalar((moments.s_zz[i, j] * scales[i] * scales[j]).sum())
+            projected_gram[i, j] = projected_gram[j, i] = backend.scalar(
+                (coordinates[:, block_i] * coordinates[:, block_j]).sum()
+            )
+    return _finish(label_gram, projected_gram, n_samples, width, rank, n_features, stacklevel=stacklevel + 1)
+
+
+def _finish(label_gram, projected_gram, n_samples, width, rank, n_features, *, stacklevel):
     if rank >= n_samples - 1:
         warnings.warn(
             f"The standardised features have rank {rank} with N={n_samples} samples, so "
@@ -146,7 +217,7 @@ def compute_statistics(backend, features, f_labels, *, factorization="gram", inp
             "every model. Use more samples than feature dimensions (N > D + 1), or reduce "
             "the features (for example with PCA) before scoring.",
             DegenerateScoreWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         projected_gram = label_gram.copy()
 
@@ -160,20 +231,91 @@ def compute_statistics(backend, features, f_labels, *, factorization="gram", inp
     )
 
 
-def _projected_coordinates_gram(backend, x, stacked):
-    """Coordinates of P Z in an orthonormal basis of col(X), from X^T X."""
-    n_samples, n_features = x.shape
-    gram = x.T @ x
-    cross = x.T @ stacked
-    eigenvalues, eigenvectors = backend.eigh(gram)
+def _diagonal(backend, matrix):
+    if backend.name == "numpy":
+        return np.diagonal(matrix).copy()
+    return backend.torch.diagonal(matrix).clone()
 
+
+def _inverse_std(backend, sum_of_squares, n_samples, eps, max_abs):
+    """1 / std per column, and 0 for the columns the constant-column rule zeroes."""
+    variance = sum_of_squares / n_samples
+    std = backend.sqrt(backend.where(variance > 0, variance, 0.0))
+    constant = std <= CONSTANT_COLUMN_EPS_FACTOR * eps * max_abs
+    safe_std = backend.where(constant, 1.0, std)
+    return backend.where(constant, 0.0, 1.0 / safe_std)
+
+
+def _projected_coordinates(backend, gram, cross, n_samples, factorization):
+    """Coordinates of P Z in an orthonormal basis of col(X), from the standardised Gram matrix."""
+    n_features = gram.shape[0]
+    if factorization in ("auto", "cholesky"):
+        threshold = max(n_samples, n_features) * backend.eps * CHOLESKY_CONDITION_MARGIN
+        result = _cholesky_coordinates(backend, gram, cross, threshold)
+        if result is not None:
+            return result
+        if factorization == "cholesky":
+            raise np.linalg.LinAlgError(
+                "factorization='cholesky' failed: the standardised feature Gram matrix is not "
+                "positive definite or too ill conditioned to factor safely (collinear feature "
+                "columns, or N <= D). Use factorization='auto', which falls back to an "
+                "eigendecomposition."
+            )
+    return _projected_coordinates_gram_matrix(backend, gram, cross, n_samples)
+
+
+def _cholesky_coordinates(backend, gram, cross, threshold):
+    """R^{-T} X^T Z with X^T X = R^T R over the non-constant columns, or None when ill conditioned."""
+    if backend.name == "numpy":
+        active = np.flatnonzero(np.diagonal(gram) > 0)
+    else:
+        active = backend.torch.nonzero(backend.torch.diagonal(gram) > 0).reshape(-1)
+    rank = int(active.shape[0])
+    if rank == 0:
+        return None
+    gram_active = gram[active][:, active]
+    cross_active = cross[active]
+    if backend.name == "numpy":
+        from scipy.linalg import lapack, solve_triangular
+
+        potrf = lapack.get_lapack_funcs("potrf", (gram_active,))
+        factor, info = potrf(gram_active, lower=False, clean=True, overwrite_a=False)
+        if info != 0:
+            return None
+        factor_cpu, norm = factor, float(np.abs(gram_active).sum(0).max())
+        upper = True
+    else:
+        torch = backend.torch
+        factor, info = torch.linalg.cholesky_ex(gram_active)
+        if int(info.item()) != 0:
+            return None
+        factor_cpu = factor.detach().cpu().numpy()
+        norm = float(gram_active.abs().sum(0).max().item())
+        upper = False
+    if threshold > 0:
+        from scipy.linalg import lapack
+
+        pocon = lapack.get_lapack_funcs("pocon", (factor_cpu,))
+        rcond, info = pocon(factor_cpu, norm, uplo="U" if upper else "L")
+        if info != 0 or not rcond > threshold:
+            return None
+    if backend.name == "numpy":
+        coordinates = solve_triangular(factor, cross_active, trans="T", lower=False, check_finite=False)
+    else:
+        coordinates = backend.torch.linalg.solve_triangular(factor, cross_active, upper=False)
+    return coordinates, rank
+
+
+def _projected_coordinates_gram_matrix(backend, gram, cross, n_samples):
+    """Coordinates of P Z from the eigendecomposition of the standardised X^T X."""
+    n_features = gram.shape[0]
+    eigenvalues, eigenvectors = backend.eigh(gram)
     largest = backend.scalar(eigenvalues[-1])
     cutoff = largest * max(n_samples, n_features) * backend.eps
     keep = eigenvalues > cutoff
     rank = int(backend.scalar(keep.sum()))
     if rank == 0:
-        return backend.zeros((1, stacked.shape[1])), 0
-
+        return backend.zeros((1, cross.shape[1])), 0
     # Q_X = X V_r diag(lambda_r)^(-1/2) is an orthonormal basis of col(X), so
     # the coordinates of P Z in it are diag(lambda_r)^(-1/2) V_r^T X^T Z.
     basis = eigenvectors[:, keep]
