@@ -12,6 +12,16 @@ STYLES = {
     "logme_vectorised": ("LogME F-labels, vectorised", "tab:green", "-"),
     "logme_per_column": ("LogME F-labels, per-column loop", "tab:red", "-"),
 }
+# Method -> column header of the book's tables.
+SHORT_NAMES = {
+    "products": "floor",
+    "emms_exact": "exact",
+    "emms_alternating_fast": "alt. fast",
+    "emms_alternating_exact": "alt. exact",
+    "emms_release": "release",
+    "logme_vectorised": "LogME vec.",
+    "logme_per_column": "LogME loop",
+}
 AXIS_LABELS = {"N": "samples N", "D": "feature dimension D", "L": "F-label width L", "K": "F-label encoders K"}
 
 

@@ -8,6 +8,7 @@ features twice.
 from .cifar10 import (
     CIFAR10_FLABEL_ENCODERS,
     book_images_per_class,
+    cifar10_comparison,
     cifar10_flabels,
     cifar10_training_subset,
     cifar10_zoo_features,
@@ -18,6 +19,7 @@ from .cifar10 import (
 __all__ = [
     "CIFAR10_FLABEL_ENCODERS",
     "book_images_per_class",
+    "cifar10_comparison",
     "cifar10_flabels",
     "cifar10_training_subset",
     "cifar10_zoo_features",

@@ -107,3 +107,54 @@ def load_cifar10_ground_truth(path=None) -> dict:
     """Read the committed ground truth written by ``scripts/cifar10_ground_truth.py``."""
     path = REPOSITORY / "results" / "cifar10_ground_truth.json" if path is None else Path(path)
     return json.loads(Path(path).read_text())
+
+
+def cifar10_comparison(*, cache_dir=None, progress=False) -> dict:
+    """Score the CIFAR-10 zoo with EMMS and LogME with F-labels, for the cross-task summary.
+
+    Reuses the feature and embedding caches of the CIFAR-10 chapter, so it
+    costs only the scoring (tens of seconds) once that chapter has run.
+
+    Returns
+    -------
+    dict
+        ``task``, ``models``, ``ground_truth`` (test accuracy of the
+        head-only protocol), ``scores`` and ``seconds`` (method -> per-model
+        list / total seconds), ``weighted_tau`` (method -> float) and
+        ``flabel_encoders``.
+    """
+    import warnings
+
+    from emms_ref import emms_score
+    from emms_ref.baselines import logme_flabels
+    from emms_ref.evaluation import weighted_kendall_tau
+
+    images, labels, class_names = cifar10_training_subset(book_images_per_class())
+    f_labels = cifar10_flabels(labels, class_names, cache_dir=cache_dir)
+    features, _ = cifar10_zoo_features(images, cache_dir=cache_dir, progress=progress)
+    truth = load_cifar10_ground_truth()["models"]
+    models = [name for name in features if name in truth]
+    blocks = list(f_labels.values())
+    methods = {
+        "EMMS": lambda x: emms_score(x, blocks).score,
+        "LogME (F-labels)": lambda x: logme_flabels(x, blocks).score,
+    }
+    scores = {method: [] for method in methods}
+    seconds = {method: 0.0 for method in methods}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in models:
+            for method, score in methods.items():
+                start = time.perf_counter()
+                scores[method].append(float(score(features[name])))
+                seconds[method] += time.perf_counter() - start
+    ground_truth = [float(truth[name]["test_accuracy_mean"]) for name in models]
+    return {
+        "task": "image classification (CIFAR-10)",
+        "models": models,
+        "ground_truth": ground_truth,
+        "scores": scores,
+        "seconds": seconds,
+        "weighted_tau": {method: float(weighted_kendall_tau(values, ground_truth)) for method, values in scores.items()},
+        "flabel_encoders": list(f_labels),
+    }

@@ -16,12 +16,19 @@ from .simplex import (
     solve_simplex_qp,
     sparsemax,
 )
-from .statistics import DegenerateScoreWarning, RegressionStatistics, compute_statistics
+from .moments import RegressionMoments
+from .statistics import (
+    DegenerateScoreWarning,
+    RegressionStatistics,
+    compute_statistics,
+    statistics_from_moments,
+)
 
 __all__ = [
     "AlternatingResult",
     "DegenerateScoreWarning",
     "NumpyBackend",
+    "RegressionMoments",
     "RegressionStatistics",
     "SimplexQPResult",
     "TorchBackend",
@@ -35,4 +42,5 @@ __all__ = [
     "solve_simplex_qp",
     "sparsemax",
     "standardize_columns",
+    "statistics_from_moments",
 ]

@@ -265,7 +265,7 @@ def _projected_coordinates(backend, gram, cross, n_samples, factorization):
 
 
 def _cholesky_coordinates(backend, gram, cross, threshold):
-    """R^{-T} X^T Z with X^T X = R^T R over the non-constant columns, or None when ill conditioned."""
+    """L^{-1} X^T Z with X^T X = L L^T over the non-constant columns, or None when ill conditioned."""
     if backend.name == "numpy":
         active = np.flatnonzero(np.diagonal(gram) > 0)
     else:
@@ -276,14 +276,13 @@ def _cholesky_coordinates(backend, gram, cross, threshold):
     gram_active = gram[active][:, active]
     cross_active = cross[active]
     if backend.name == "numpy":
-        from scipy.linalg import lapack, solve_triangular
-
-        potrf = lapack.get_lapack_funcs("potrf", (gram_active,))
-        factor, info = potrf(gram_active, lower=False, clean=True, overwrite_a=False)
-        if info != 0:
+        # numpy's own LAPACK: scipy's potrf was 100x slower on a loaded
+        # 2-core machine for D = 256 (thread contention), numpy's was not.
+        try:
+            factor = np.linalg.cholesky(gram_active)
+        except np.linalg.LinAlgError:
             return None
         factor_cpu, norm = factor, float(np.abs(gram_active).sum(0).max())
-        upper = True
     else:
         torch = backend.torch
         factor, info = torch.linalg.cholesky_ex(gram_active)
@@ -291,16 +290,16 @@ def _cholesky_coordinates(backend, gram, cross, threshold):
             return None
         factor_cpu = factor.detach().cpu().numpy()
         norm = float(gram_active.abs().sum(0).max().item())
-        upper = False
-    if threshold > 0:
-        from scipy.linalg import lapack
+    from scipy.linalg import lapack
 
-        pocon = lapack.get_lapack_funcs("pocon", (factor_cpu,))
-        rcond, info = pocon(factor_cpu, norm, uplo="U" if upper else "L")
-        if info != 0 or not rcond > threshold:
-            return None
+    pocon = lapack.get_lapack_funcs("pocon", (factor_cpu,))
+    rcond, info = pocon(factor_cpu, norm, uplo="L")
+    if info != 0 or not rcond > threshold:
+        return None
     if backend.name == "numpy":
-        coordinates = solve_triangular(factor, cross_active, trans="T", lower=False, check_finite=False)
+        from scipy.linalg import solve_triangular
+
+        coordinates = solve_triangular(factor, cross_active, lower=True, check_finite=False)
     else:
         coordinates = backend.torch.linalg.solve_triangular(factor, cross_active, upper=False)
     return coordinates, rank
