@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..solver.backend import factorization_threads
 from ._arrays import backend_index
 
 
@@ -55,7 +56,8 @@ def thin_spectrum(backend, x) -> ThinSpectrum:
     """Decompose ``x`` (a backend array of shape (N, D)) through its smaller Gram matrix."""
     n_samples, n_features = x.shape
     gram = x.T @ x if n_samples >= n_features else x @ x.T
-    eigenvalues, eigenvectors = backend.eigh(gram)
+    with factorization_threads(backend, gram.shape[0]):
+        eigenvalues, eigenvectors = backend.eigh(gram)
 
     all_eigenvalues = np.clip(backend.to_numpy(eigenvalues), 0.0, None)
     largest = float(all_eigenvalues.max()) if all_eigenvalues.size else 0.0

@@ -49,6 +49,7 @@ from .._validation import check_features
 from ..solver.backend import select_backend
 from ._arrays import backend_index, backend_label
 from ._labels import check_regression_targets, encode_class_labels, one_hot
+from ..solver.backend import factorization_threads
 from ._spectrum import project_onto_left_vectors, thin_spectrum
 
 LOGME_METHODS = ("fixed_point", "evidence")
@@ -371,7 +372,8 @@ def _fixed_point_statistics(backend, x, y):
 
 def _explicit_statistics(backend, x, y):
     """gamma, ||m||^2 and ||y - X m||^2 with m and the residual formed explicitly (ICML algorithm)."""
-    eigenvalues, eigenvectors = backend.eigh(x.T @ x)
+    with factorization_threads(backend, x.shape[1]):
+        eigenvalues, eigenvectors = backend.eigh(x.T @ x)
     s = np.clip(backend.to_numpy(eigenvalues), 0.0, None)[:, None]
     rotated = eigenvectors.T @ (x.T @ y)  # V^T X^T y, shape (D, T)
     cutoff = s.max() * max(x.shape) * backend.eps

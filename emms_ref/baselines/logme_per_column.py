@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .._validation import check_f_labels, check_features
+from ..solver.backend import NumpyBackend, factorization_threads
 from .logme import PUBLISHED_EPSILON, PUBLISHED_MAX_ITER, PUBLISHED_TOLERANCE
 
 
@@ -51,10 +52,13 @@ def logme_flabels_per_column(
 
     # One factorisation for all columns: eigenvectors of the smaller Gram
     # matrix, then the left singular vectors U explicitly, as the loop needs.
+    gram = x.T @ x if n_samples >= n_features else x @ x.T
+    with factorization_threads(NumpyBackend(), gram.shape[0]):
+        eigenvalues, vectors = np.linalg.eigh(gram)
     if n_samples >= n_features:
-        eigenvalues, right = np.linalg.eigh(x.T @ x)
+        right = vectors
     else:
-        eigenvalues, left_vectors = np.linalg.eigh(x @ x.T)
+        left_vectors = vectors
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     cutoff = eigenvalues.max() * max(n_samples, n_features) * np.finfo(np.float64).eps
     keep = eigenvalues > cutoff

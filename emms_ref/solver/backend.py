@@ -7,6 +7,8 @@ K x K problem and runs in numpy float64.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 # A column counts as constant when its population std is at most this many
@@ -16,6 +18,13 @@ import numpy as np
 # up to unit variance. all-MiniLM-L6-v2, for example, emits dead dimensions with
 # std around 1e-33 next to entries of order 0.1.
 CONSTANT_COLUMN_EPS_FACTOR = 64.0
+
+# Up to this size, numpy factorises small square matrices (Cholesky, eigh) on
+# one BLAS thread. On a loaded 2-core machine, a two-thread Cholesky of a
+# 1,024 x 1,024 matrix took 3 to 6 times longer than a one-thread one (the
+# threads wait for each other), while one thread finishes it in tens of
+# milliseconds.
+SINGLE_THREAD_FACTORIZATION_MAX_SIZE = 2048
 
 
 def _import_torch():
@@ -73,6 +82,13 @@ class NumpyBackend:
 
     def zeros(self, shape):
         return np.zeros(shape, dtype=self.dtype)
+
+    def empty(self, shape):
+        return np.empty(shape, dtype=self.dtype)
+
+    def subtract(self, a, b, *, out):
+        """``a - b`` written into ``out`` (which must not alias ``a``)."""
+        return np.subtract(a, b, out=out, dtype=self.dtype, casting="same_kind" if a.dtype == self.dtype else "unsafe")
 
     def eigh(self, a):
         return np.linalg.eigh(a)
@@ -139,6 +155,13 @@ class TorchBackend:
 
     def zeros(self, shape):
         return self.torch.zeros(shape, dtype=self.dtype, device=self.device)
+
+    def empty(self, shape):
+        return self.torch.empty(shape, dtype=self.dtype, device=self.device)
+
+    def subtract(self, a, b, *, out):
+        """``a - b`` written into ``out`` (which must not alias ``a``)."""
+        return self.torch.sub(a.to(self.dtype), b, out=out)
 
     def eigh(self, a):
         return self.torch.linalg.eigh(a)
@@ -207,3 +230,18 @@ def machine_epsilon(value) -> float:
         return float(torch.finfo(dtype).eps) if dtype.is_floating_point else float(np.finfo(np.float64).eps)
     dtype = np.dtype(dtype)
     return float(np.finfo(dtype).eps) if dtype.kind == "f" else float(np.finfo(np.float64).eps)
+
+
+def factorization_threads(backend, size: int):
+    """Context that limits numpy's BLAS to one thread for a size x size factorisation.
+
+    Only for the numpy backend and ``size <= SINGLE_THREAD_FACTORIZATION_MAX_SIZE``;
+    otherwise, or without threadpoolctl, it changes nothing.
+    """
+    if backend.name != "numpy" or size > SINGLE_THREAD_FACTORIZATION_MAX_SIZE:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional speed-up only
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")

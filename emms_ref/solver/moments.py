@@ -34,6 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Bytes of float64 working memory for the centred rows of one chunk.
+CHUNK_BYTES = 32 * 2**20
+
 
 @dataclass
 class RegressionMoments:
@@ -78,23 +81,40 @@ class RegressionMoments:
         n_rows = int(features.shape[0])
         width = int(f_labels[0].shape[1])
         k = len(f_labels)
+        n_features = int(features.shape[1])
         mean_x = backend.column_mean(features)
-        centred_x = features - mean_x
-        stacked = backend.concatenate_columns(f_labels)
-        mean_z = backend.column_mean(stacked)
-        centred_z = stacked - mean_z
-        # X^T X of one C-contiguous array lets BLAS use the symmetric rank-k
-        # update (half the flops of a general product).
-        s_xx = centred_x.T @ centred_x
-        s_xz = centred_x.T @ centred_z
+        means_z = [backend.column_mean(block) for block in f_labels]
+        mean_z = backend.concatenate_columns([mean[None, :] for mean in means_z])[0]
+
+        # Centre CHUNK_BYTES worth of rows at a time into reused buffers and
+        # accumulate their products. This is exact centering on the block
+        # mean, without allocating (and page-faulting) a centred copy of the
+        # whole block.
+        chunk_rows = max(1, min(n_rows, CHUNK_BYTES // (8 * (n_features + k * width))))
+        buffer_x = backend.empty((chunk_rows, n_features))
+        buffer_z = backend.empty((chunk_rows, k * width))
+        s_xx = backend.zeros((n_features, n_features))
+        s_xz = backend.zeros((n_features, k * width))
         s_zz = backend.zeros((k, k, width))
-        blocks = [centred_z[:, j * width : (j + 1) * width] for j in range(k)]
+        for start in range(0, n_rows, chunk_rows):
+            stop = min(start + chunk_rows, n_rows)
+            rows = stop - start
+            centred_x = backend.subtract(features[start:stop], mean_x, out=buffer_x[:rows])
+            centred_z = buffer_z[:rows]
+            for j, (block, mean) in enumerate(zip(f_labels, means_z)):
+                backend.subtract(block[start:stop], mean, out=centred_z[:, j * width : (j + 1) * width])
+            # X^T X of one C-contiguous array lets BLAS use the symmetric
+            # rank-k update (half the flops of a general product).
+            s_xx += centred_x.T @ centred_x
+            s_xz += centred_x.T @ centred_z
+            for i in range(k):
+                for j in range(i, k):
+                    s_zz[i, j] += backend.column_dot(
+                        centred_z[:, i * width : (i + 1) * width], centred_z[:, j * width : (j + 1) * width]
+                    )
         for i in range(k):
-            for j in range(i, k):
-                products = backend.column_dot(blocks[i], blocks[j])
-                s_zz[i, j] = products
-                if i != j:
-                    s_zz[j, i] = products
+            for j in range(i):
+                s_zz[i, j] = s_zz[j, i]
         return cls(
             backend=backend,
             n=n_rows,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import CONSTANT_COLUMN_EPS_FACTOR, standardize_columns
+from .backend import CONSTANT_COLUMN_EPS_FACTOR, factorization_threads, standardize_columns
 from .moments import RegressionMoments
 
 logger = logging.getLogger(__name__)
@@ -193,7 +193,8 @@ def statistics_from_moments(moments, *, factorization="auto", input_eps=None, st
     gram = moments.s_xx * inverse_std_x[:, None] * inverse_std_x[None, :]
     cross = moments.s_xz * inverse_std_x[:, None] * inverse_std_z[None, :]
 
-    coordinates, rank = _projected_coordinates(backend, gram, cross, n_samples, factorization)
+    with factorization_threads(backend, n_features):
+        coordinates, rank = _projected_coordinates(backend, gram, cross, n_samples, factorization)
 
     label_gram = np.empty((k, k))
     projected_gram = np.empty((k, k))
