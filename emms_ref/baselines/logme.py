@@ -46,10 +46,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_features
-from ..solver.backend import select_backend
+from ..solver.backend import factorization_threads, select_backend
 from ._arrays import backend_index, backend_label
 from ._labels import check_regression_targets, encode_class_labels, one_hot
-from ..solver.backend import factorization_threads
 from ._spectrum import project_onto_left_vectors, thin_spectrum
 
 LOGME_METHODS = ("fixed_point", "evidence")
