@@ -35,6 +35,14 @@ def test_solver_speed_run_records_every_method_and_ratio():
     assert all(len(values) == 1 for values in result["floor"]["all_seconds"].values())
 
 
+def test_solver_speed_runs_on_torch_tensors():
+    # The code path of the GPU column (--device cuda), on CPU tensors.
+    solver_speed = load("solver_speed")
+    result = solver_speed.run(TINY, "cpu-torch", seed=0, progress=False)
+    assert "logme_per_column" not in result["floor"]["median_seconds"]
+    assert "emms_release" in result["floor"]["median_seconds"]
+
+
 def test_solver_speed_main_writes_json_and_plot(tmp_path, monkeypatch):
     solver_speed = load("solver_speed")
     monkeypatch.setattr(solver_speed, "QUICK", TINY)
