@@ -28,6 +28,7 @@ _LAZY_SUBMODULES = (
     "evaluation",
     "baselines",
     "datasets",
+    "tasks",
     "experiments",
 )
 

@@ -1,8 +1,9 @@
 """EMMS on data that does not fit in memory, and on data split across machines.
 
-:func:`emms_score` needs the features of all N samples at once. EMMS itself
-does not: the score depends on the data only through centred second moments
-whose size is independent of N (see :mod:`emms_ref.solver.moments`). This
+:func:`emms_ref.scores.emms_score` needs the features of all N samples at
+once. EMMS itself does not: the score depends on the data only through
+centred second moments whose size is independent of N (see
+:class:`emms_ref.solver.RegressionMoments`). This
 module accumulates those moments over row blocks:
 
 - :class:`EMMSAccumulator` takes blocks one at a time with ``update`` and
