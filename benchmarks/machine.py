@@ -5,18 +5,9 @@ from __future__ import annotations
 import os
 import platform
 from datetime import datetime, timezone
+from emms_ref.experiments.provenance import cpu_model_name
 
 
-def cpu_model_name() -> str:
-    """Return the CPU model from /proc/cpuinfo, or platform.processor() elsewhere."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def describe_machine(device: str = "cpu") -> dict:

@@ -65,6 +65,7 @@ from tqdm.auto import tqdm
 from emms_ref.experiments.captioning import caption_zoo_features, easy_vqa_caption_data, published_caption_data
 from emms_ref.features import MODEL_ZOO
 from emms_ref.tasks.captions import corpus_bleu, tokenize_caption
+from emms_ref.experiments.provenance import cpu_model_name
 
 logger = logging.getLogger("captioning_ground_truth")
 
@@ -172,16 +173,6 @@ def train_and_score(train_features, train_captions, test_features, test_captions
     }
 
 
-def cpu_model_name() -> str:
-    """Return the CPU model from /proc/cpuinfo, or platform.processor() where that file is missing."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -59,6 +59,7 @@ from tqdm.auto import tqdm
 from emms_ref.datasets import balanced_subset, load_cifar10_subset
 from emms_ref.features import MODEL_ZOO, ZooMember, extract_features, get_zoo_member
 from emms_ref.features.preprocess import bilinear_resize, normalize, to_float_nchw
+from emms_ref.experiments.provenance import cpu_model_name
 
 logger = logging.getLogger("cifar10_ground_truth")
 
@@ -391,16 +392,6 @@ def make_split(args) -> Split:
     )
 
 
-def cpu_model_name() -> str:
-    """Return the CPU model from /proc/cpuinfo, or platform.processor() where that file is missing."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def hardware_description(args) -> dict:

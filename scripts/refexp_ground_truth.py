@@ -37,8 +37,6 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import shlex
 import sys
 import time
@@ -52,7 +50,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from emms_ref.experiments.easy_vqa_features import (
-    book_easy_vqa_images,
+    easy_vqa_train_features,
     easy_vqa_question_features,
     easy_vqa_zoo_features,
 )
@@ -60,6 +58,7 @@ from emms_ref.experiments.refexp import referring_phrase
 from emms_ref.features import MODEL_ZOO, get_zoo_member
 from emms_ref.tasks.boxes import box_iou
 from emms_ref.tasks.easy_vqa import EASY_VQA_IMAGE_SIZE, load_easy_vqa
+from emms_ref.experiments.provenance import torch_cpu_description
 
 logger = logging.getLogger("refexp_ground_truth")
 
@@ -105,48 +104,12 @@ def accuracy_at_iou(head: nn.Module, features: np.ndarray, boxes: np.ndarray, th
     return float((box_iou(predicted, boxes) >= threshold).mean())
 
 
-def cpu_model_name() -> str:
-    """Return the CPU model from /proc/cpuinfo, or platform.processor() where that file is missing."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def hardware_description() -> dict:
-    return {
-        "cpu_model": cpu_model_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_num_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "device": "cpu",
-    }
-
-
-def train_image_features(train, name: str, args) -> tuple[np.ndarray, float]:
-    """Extract the train features in two parts, so the book's first images share the chapters' cache file."""
-    book_images = min(book_easy_vqa_images(), len(train.images))
-    parts, seconds = [], 0.0
-    for split, images in (("train", train.images[:book_images]), (f"train_from{book_images}_", train.images[book_images:])):
-        if len(images) == 0:
-            continue
-        features, timing = easy_vqa_zoo_features(
-            images, split=split, members=[name], cache_dir=args.cache_dir, progress=False
-        )
-        parts.append(features[name])
-        seconds += timing[name]
-    return np.concatenate(parts), seconds
 
 
 def run_member(name: str, train, test, phrases: dict, args) -> dict:
     """Extract features of one member, select the learning rate and return its test accuracies."""
     member = get_zoo_member(name)
-    train_images, train_seconds = train_image_features(train, name, args)
+    train_images, train_seconds = easy_vqa_train_features(train.images, name, cache_dir=args.cache_dir)
     test_images, timing = easy_vqa_zoo_features(
         test.images, split="test", members=[name], cache_dir=args.cache_dir, progress=False
     )
@@ -253,7 +216,7 @@ def main(argv=None) -> int:
         },
         "command": shlex.join(["python", "scripts/refexp_ground_truth.py", *command_arguments]),
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "hardware": hardware_description(),
+        "hardware": torch_cpu_description(),
         "timing_notes": "wall_clock_seconds covers feature extraction and head training of one model; "
         "extraction_seconds is the time of the feature extraction per split and is near 0 where the feature "
         "cache already held the features (the chapters and the other easy-VQA scripts share it)",

@@ -49,6 +49,7 @@ from emms_ref.experiments import default_cache_dir  # noqa: E402
 from emms_ref.experiments.text_qa import TEXT_QA_TRAIN_IMAGES  # noqa: E402
 from emms_ref.features.text_zoo import cached_pair_features, get_text_zoo_member, text_zoo_member_names  # noqa: E402
 from emms_ref.tasks.text_qa import load_synthetic_text_qa  # noqa: E402
+from emms_ref.experiments.provenance import cpu_model_name  # noqa: E402
 
 logger = logging.getLogger("text_qa_ground_truth")
 
@@ -130,16 +131,6 @@ def evaluate_member(train_features, train_labels, test_features, test_labels, va
     }
 
 
-def cpu_model_name() -> str:
-    """Return the CPU model from /proc/cpuinfo, or platform.processor() where that file is missing."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -120,3 +120,21 @@ def easy_vqa_question_features(texts, *, encoder=None, cache_dir=None) -> np.nda
     cache = label_module.EmbeddingCache(cache_dir / "embeddings")
     embeddings = label_module.encode_cached(encoder, list(distinct), cache)
     return np.asarray(embeddings, dtype=np.float32)[inverse.reshape(-1)]
+
+
+def easy_vqa_train_features(images, name: str, *, cache_dir=None) -> tuple[np.ndarray, float]:
+    """Extract one member's features of easy-VQA training images and return them with the seconds taken.
+
+    The first ``book_easy_vqa_images()`` images go to the cache file that the
+    chapters use, the rest to a second file, so the ground-truth scripts and
+    the chapters share their features.
+    """
+    book_images = min(book_easy_vqa_images(), len(images))
+    parts, seconds = [], 0.0
+    for split, part in (("train", images[:book_images]), (f"train_from{book_images}_", images[book_images:])):
+        if len(part) == 0:
+            continue
+        features, timing = easy_vqa_zoo_features(part, split=split, members=[name], cache_dir=cache_dir, progress=False)
+        parts.append(features[name])
+        seconds += timing[name]
+    return np.concatenate(parts), seconds
