@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Score memory-mapped features of N = 1,000,000 samples with bounded memory.
 
-    .venv/bin/python benchmarks/out_of_core.py                    # N = 1,000,000, D = 2,048: about 13 GB of disk
+    .venv/bin/python benchmarks/out_of_core.py                    # N = 1,000,000, D = 2,048: about 10 GB of disk
     .venv/bin/python benchmarks/out_of_core.py --samples 100000   # a smaller run
 
 Steps, each in a fresh child process so that its peak resident memory

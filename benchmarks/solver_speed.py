@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time EMMS and LogME with F-labels against the matrix products they cannot avoid.
 
-    .venv/bin/python benchmarks/solver_speed.py                 # CPU, about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/solver_speed.py                 # CPU, about 3 minutes on an idle 2-core machine
     .venv/bin/python benchmarks/solver_speed.py --quick         # small sizes, under a minute
     .venv/bin/python benchmarks/solver_speed.py --device cuda   # the GPU column, a few minutes on one GPU
     .venv/bin/python benchmarks/solver_speed.py --device cpu-torch --quick   # torch tensors on the CPU
@@ -97,7 +97,7 @@ def make_problem(n, d, l, k, seed, device):
 
 
 def standardised_copy(features, f_labels):
-    """The inputs of the cost floor: standardised X and stacked standardised Z."""
+    """Standardise X and the stacked Z, the inputs of the cost-floor products."""
     if isinstance(features, np.ndarray):
         stacked = np.concatenate(f_labels, axis=1)
         return (features - features.mean(0)) / features.std(0), (stacked - stacked.mean(0)) / stacked.std(0)

@@ -6,9 +6,10 @@ centred second moments whose size is independent of N (see
 :class:`emms_ref.solver.RegressionMoments`). This
 module accumulates those moments over row blocks:
 
-- :class:`EMMSAccumulator` takes blocks one at a time with ``update`` and
-  combines with an accumulator of other rows through ``merge``, so each worker
-  of a cluster can score its shard and send D^2 + D K L numbers to one machine;
+- :class:`EMMSAccumulator` takes blocks one at a time with ``update``, and
+  ``merge`` combines it with an accumulator of other rows. Each worker of a
+  cluster can therefore summarise its shard and send D^2 + D K L numbers to
+  one machine;
 - :func:`emms_score_blocks` scores an iterable of row blocks;
 - :func:`iter_row_blocks` cuts in-memory or memory-mapped arrays into blocks,
   and releases the pages of a memory-mapped file once a block is done.
@@ -115,9 +116,9 @@ class EMMSAccumulator:
     def merge(self, other: "EMMSAccumulator") -> "EMMSAccumulator":
         """Return a new accumulator holding the rows of ``self`` and ``other``.
 
-        Both must hold disjoint rows of one data set (for example two shards)
-        and come from the same backend; use :meth:`to_numpy` to bring
-        accumulators from different devices or processes together.
+        Both must contain disjoint rows of one data set (for example two
+        shards) and come from the same backend. To combine accumulators from
+        different devices or processes, convert each with :meth:`to_numpy`.
         """
         if not isinstance(other, EMMSAccumulator):
             raise TypeError(f"other must be an EMMSAccumulator, got {type(other).__name__}.")
@@ -155,10 +156,10 @@ class EMMSAccumulator:
         data itself. ``factorization`` is ``"auto"``, ``"cholesky"`` or ``"gram"``.
         """
         if self._moments is None:
-            raise ValueError("the accumulator holds no rows; call update() with at least one block first.")
+            raise ValueError("the accumulator is empty; call update() with at least one block first.")
         if self._moments.n < 2:
             raise ValueError(
-                f"EMMS needs at least 2 samples, the accumulator holds {self._moments.n}; add more blocks."
+                f"EMMS needs at least 2 samples, the accumulator contains {self._moments.n}; add more blocks."
             )
         stats = statistics_from_moments(
             self._moments, factorization=factorization, input_eps=self._input_eps, stacklevel=2
@@ -253,9 +254,9 @@ def iter_row_blocks(features, f_labels, *, block_rows=None) -> Iterator:
     ------
     tuple
         ``(features[a:b], [block[a:b] for block in f_labels])``. Blocks are
-        views. After the consumer asks for the next block, the pages of
-        memory-mapped inputs that the previous block used are handed back to
-        the operating system, so resident memory stays bounded.
+        views. When the consumer requests the next block, the pages of
+        memory-mapped inputs that the previous block used are released to the
+        operating system, so resident memory stays bounded.
     """
     f_label_list = [f_labels] if _is_array(f_labels) else list(f_labels)
     n_samples = features.shape[0]

@@ -166,7 +166,7 @@ def test_factorizations_agree(problem, factorization):
     assert result.score == pytest.approx(emms_score(*problem).score, rel=1e-10)
 
 
-def test_auto_factorization_takes_the_cholesky_route_when_well_conditioned(problem, monkeypatch):
+def test_auto_factorization_uses_cholesky(problem, monkeypatch):
     from emms_ref.solver import statistics
 
     def no_eigh(*args, **kwargs):
@@ -191,7 +191,7 @@ def test_auto_factorization_falls_back_on_collinear_features():
 
 def test_auto_factorization_falls_back_on_nearly_collinear_features():
     # A direction with singular-value ratio 1e-9 passes Cholesky but not the
-    # condition check, so "auto" must give the eigendecomposition's answer.
+    # condition check, so "auto" must return the eigendecomposition's result.
     features, f_labels = make_problem(seed=13)
     rng = np.random.default_rng(13)
     nearly = features[:, :1] + 1e-9 * rng.normal(size=(features.shape[0], 1))

@@ -83,6 +83,7 @@ def _column_evidence(left, sigma, rank, y, n_samples, n_features, max_iter, tol,
     projection = left.T @ y
     projection_squared = projection**2
     outside = max(float(y @ y) - float(projection_squared.sum()), 0.0)
+
     alpha, beta = 1.0, 1.0
     for _ in range(max_iter):
         ratio = alpha / beta
@@ -95,6 +96,8 @@ def _column_evidence(left, sigma, rank, y, n_samples, n_features, max_iter, tol,
         beta = (n_samples - gamma) / (residual_squared + epsilon)
         if abs(alpha / beta - ratio) <= tol * ratio:
             break
+
+    # The evidence at the returned (alpha, beta), as in logme.maximize_evidence.
     ratio = alpha / beta
     inverse = 1.0 / (sigma + ratio)
     weighted = projection_squared * inverse * inverse

@@ -106,7 +106,7 @@ def compute_statistics(backend, features, f_labels, *, factorization="auto", inp
         lambda_max * max(N, D) * eps count as zero, so feature directions
         with a singular-value ratio under about 1e-6 (float64) are treated
         as collinear. ``"cholesky"`` factors the same matrix with a Cholesky
-        decomposition, about five times cheaper than ``eigh``, and raises
+        decomposition, several times cheaper than ``eigh``, and raises
         ``numpy.linalg.LinAlgError`` when it is not positive definite or its
         estimated condition number is too large for the ``"gram"`` rank rule
         to keep every direction.
