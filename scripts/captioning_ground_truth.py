@@ -1,16 +1,24 @@
 """Train a caption decoder on every zoo member's frozen features and record its BLEU-4.
 
-The BLEU-4 scores are the ground truth of the captioning chapter. The task is
-synthetic: every easy-VQA image gets the five templated captions of
-:func:`emms_ref.tasks.captions.easy_vqa_captions` (shape, colour, size and
-position of its one shape).
+The BLEU-4 scores are the ground truth of the captioning chapter. Two tasks
+are built in, both with synthetic captions:
 
-Protocol, the same for every model:
+``--dataset easy-vqa`` (default)
+    Every easy-VQA image gets the five templated captions of
+    :func:`emms_ref.tasks.captions.easy_vqa_captions` (shape, colour, size
+    and position of its one shape). Train on the first 2,000 train images
+    (those the chapter scores), test on all 1,000 test images.
+``--dataset cifar10``
+    Real CIFAR-10 images with the five class-name captions of
+    :func:`emms_ref.tasks.captions.cifar10_captions`. Train on the 500
+    first train images per class (the 5,000 that the CIFAR-10 chapter
+    scores), test on the 2,000 test images of the subset.
 
-* features of the first 2,000 train images (those the chapter scores) and
-  all 1,000 test images. They are extracted once per model and cached under
-  ``.cache/features/``, shared with the other easy-VQA chapters. The train
-  mean and std standardise both;
+Protocol, the same for every model and task:
+
+* features extracted once per model and cached under ``.cache/features/``,
+  shared with the other chapters on the same images. The train mean and std
+  standardise train and test features;
 * a decoder: a linear layer maps the features to the initial state of a
   one-layer GRU (hidden size 128) over 64-d word embeddings, and a linear
   layer maps each GRU state to next-word logits over the caption vocabulary;
@@ -26,16 +34,19 @@ captions of a local Flickr8k, Flickr30k or COCO folder (Karpathy splits, see
 
 The learning rate and epoch count are fixed, not tuned per model.
 
-Usage (the command behind ``results/captioning_ground_truth.json``)::
+Usage (the commands behind ``results/captioning_ground_truth.json`` and
+``results/captioning_cifar10_ground_truth.json``)::
 
     python scripts/captioning_ground_truth.py --threads 1
+    python scripts/captioning_ground_truth.py --threads 1 --dataset cifar10
 
 With one torch thread on a 2-core AMD EPYC machine shared with other jobs,
 and the features already in the cache, the committed run took 505 s
 (``wall_seconds``), about 50 s per model for three seeds. Extracting the
 features adds about 5 to 10 s per model and 1,000 images there, measured
 when the cache was filled (``extraction_seconds`` per model records only
-this run's cache reads).
+this run's cache reads). The CIFAR-10 run trains on 25,000 (image, caption)
+pairs instead of 10,000; its ``wall_seconds`` is in its result file.
 
 On published data, for example::
 
@@ -62,7 +73,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from emms_ref.experiments.captioning import caption_zoo_features, easy_vqa_caption_data, published_caption_data
+from emms_ref.experiments.captioning import (
+    caption_zoo_features,
+    cifar10_caption_data,
+    easy_vqa_caption_data,
+    published_caption_data,
+)
 from emms_ref.features import MODEL_ZOO
 from emms_ref.tasks.captions import corpus_bleu, tokenize_caption
 from emms_ref.experiments.provenance import cpu_model_name
@@ -71,6 +87,10 @@ logger = logging.getLogger("captioning_ground_truth")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+_IMAGE_SOURCES = {
+    "easyvqa": "synthetic easy-VQA renders, 64 x 64",
+    "cifar10": "real CIFAR-10 photos, 32 x 32",
+}
 
 
 class CaptionVocabulary:
@@ -179,8 +199,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1).")
     parser.add_argument("--models", nargs="+", default=list(MODEL_ZOO), help="Zoo member names (default: all).")
-    parser.add_argument("--train-images", type=int, default=2000, help="Train images, the first ones by id (default 2000, the images the chapter scores).")
-    parser.add_argument("--test-images", type=int, default=1000, help="Test images, the first ones by id (default 1000, all of easy-VQA).")
+    parser.add_argument(
+        "--dataset", choices=("easy-vqa", "cifar10"), default="easy-vqa",
+        help="Synthetic caption task: easy-VQA shapes (default) or CIFAR-10 class captions. Ignored with --captions-root.",
+    )
+    parser.add_argument(
+        "--train-images", type=int, default=None,
+        help="Train images: the first ones by id for easy-VQA and published data (default 2000, the images the "
+        "chapter scores); per class for CIFAR-10 (default 500, the CIFAR-10 chapter's subset).",
+    )
+    parser.add_argument(
+        "--test-images", type=int, default=None,
+        help="Test images: the first ones by id (default 1000, all of easy-VQA); per class for CIFAR-10 "
+        "(default: all 2,000 test images of the subset).",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="Decoder seeds (default 0 1 2).")
     parser.add_argument("--epochs", type=int, default=8, help="Passes over all (image, caption) pairs (default 8).")
     parser.add_argument("--batch-size", type=int, default=256, help="Captions per step (default 256).")
@@ -193,10 +225,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "dataset_coco.json) and its images; default: the synthetic easy-VQA captions.",
     )
     parser.add_argument(
-        "--output", type=Path, default=REPO_ROOT / "results" / "captioning_ground_truth.json",
-        help="Result JSON (default: results/captioning_ground_truth.json).",
+        "--output", type=Path, default=None,
+        help="Result JSON (default: results/captioning_ground_truth.json, or "
+        "results/captioning_cifar10_ground_truth.json with --dataset cifar10).",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.output is None:
+        name = "captioning_cifar10_ground_truth.json" if args.dataset == "cifar10" else "captioning_ground_truth.json"
+        args.output = REPO_ROOT / "results" / name
+    return args
+
+
+def load_task(args) -> tuple:
+    """Return the train and test :class:`CaptionData` that ``args`` select."""
+    if args.captions_root is not None:
+        train_images = 2000 if args.train_images is None else args.train_images
+        test_images = 1000 if args.test_images is None else args.test_images
+        return (
+            published_caption_data(args.captions_root, "train", max_images=train_images),
+            published_caption_data(args.captions_root, "test", max_images=test_images),
+        )
+    if args.dataset == "cifar10":
+        train_per_class = 500 if args.train_images is None else args.train_images
+        return (
+            cifar10_caption_data("train", images_per_class=train_per_class),
+            cifar10_caption_data("test", images_per_class=args.test_images),
+        )
+    train_images = 2000 if args.train_images is None else args.train_images
+    test_images = 1000 if args.test_images is None else args.test_images
+    return (
+        easy_vqa_caption_data("train", max_images=train_images),
+        easy_vqa_caption_data("test", max_images=test_images),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
-    if args.captions_root is None:
-        train = easy_vqa_caption_data("train", max_images=args.train_images)
-        test = easy_vqa_caption_data("test", max_images=args.test_images)
-    else:
-        train = published_caption_data(args.captions_root, "train", max_images=args.train_images)
-        test = published_caption_data(args.captions_root, "test", max_images=args.test_images)
+    train, test = load_task(args)
     train_features, train_seconds = caption_zoo_features(train, members=args.models)
     test_features, test_seconds = caption_zoo_features(test, members=args.models)
 
@@ -239,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": {
             "name": train.name.removesuffix("_train"),
             "synthetic": train.synthetic,
+            "images": _IMAGE_SOURCES.get(train.name.removesuffix("_train"), "real images of a published caption data set"),
+            "captions": "synthetic templates filled from metadata" if train.synthetic else "human-written captions",
             "train_images": len(train.images),
             "test_images": len(test.images),
             "captions_per_image": float(np.mean([len(captions) for captions in train.captions])),
@@ -250,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             f"constant, {args.epochs} epochs, batch {args.batch_size}, no weight decay",
             "features": "frozen zoo features standardised with the train mean and std",
             "decoding": "greedy, one caption per test image",
-            "metric": "corpus BLEU-4 (uniform weights, brevity penalty, no smoothing) against the five references",
+            "metric": "corpus BLEU-4 (uniform weights, brevity penalty, no smoothing) against the reference captions of each image",
             "seeds": args.seeds,
             "bleu4_std": "sample standard deviation over seeds (ddof=1)",
         },

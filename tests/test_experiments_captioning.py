@@ -200,3 +200,123 @@ def test_ground_truth_vocabulary_round_trip():
     ids = vocabulary.encode(["a red circle", "a blue square"])
     assert ids.shape == (2, 5)
     assert vocabulary.decode(ids[0, 1:].tolist()) == "a red circle"
+
+
+# --- CIFAR-10 images with class captions -----------------------------------------------------
+
+
+def test_cifar10_captions_name_the_class():
+    from emms_ref.experiments.cifar10 import cifar10_training_subset
+    from emms_ref.tasks.captions import with_article
+
+    data = captioning.cifar10_caption_data("train", images_per_class=3)
+    images, labels, class_names = cifar10_training_subset(3)
+
+    assert data.name == "cifar10_train"
+    assert data.synthetic
+    assert data.images.shape == (30, 32, 32, 3)
+    np.testing.assert_array_equal(data.images, images)
+    for image_captions, label in zip(data.captions, labels):
+        assert len(image_captions) == 5
+        assert image_captions[0] == f"a photo of {with_article(class_names[label])}"
+
+
+def test_cifar10_caption_data_test_split():
+    from emms_ref.datasets import load_cifar10_subset
+
+    all_test = captioning.cifar10_caption_data("test")
+    balanced = captioning.cifar10_caption_data("test", images_per_class=2)
+
+    assert all_test.name == "cifar10_test"
+    assert len(all_test.images) == len(load_cifar10_subset().test_labels)
+    assert balanced.images.shape == (20, 32, 32, 3)
+    assert len({tuple(captions) for captions in balanced.captions}) == 10
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+        captioning.cifar10_caption_data("validation")
+
+
+def test_cifar10_features_use_cifar_cache(monkeypatch):
+    from emms_ref.experiments import cifar10
+
+    calls = []
+
+    def fake_features(images, *, split, members=None, cache_dir=None, progress=True):
+        calls.append((split, len(images), members))
+        return {"model": np.zeros((len(images), 2), dtype=np.float32)}, {"model": 0.5}
+
+    monkeypatch.setattr(cifar10, "cifar10_zoo_features", fake_features)
+    data = captioning.CaptionData(name="cifar10_test", images=np.zeros((7, 32, 32, 3), np.uint8), captions=[["x"]] * 7, synthetic=True)
+
+    features, seconds = captioning.caption_zoo_features(data, members=["model"])
+
+    assert calls == [("test", 7, ["model"])]
+    assert features["model"].shape == (7, 2)
+    assert seconds == {"model": 0.5}
+
+
+def test_cifar10_comparison_ground_truth_file(monkeypatch, tmp_path):
+    rng = np.random.default_rng(2)
+    captions = [[f"a photo of class {index % 4}"] for index in range(30)]
+    data = captioning.CaptionData(name="cifar10_train", images=np.zeros((30, 32, 32, 3), np.uint8), captions=captions, synthetic=True)
+    features = {name: rng.normal(size=(30, 4)) for name in ("model_a", "model_b", "model_c")}
+    requested = []
+
+    def fake_ground_truth(path=None, *, dataset="easy-vqa"):
+        requested.append(dataset)
+        return {"models": {"model_a": {"bleu4_mean": 0.9}, "model_c": {"bleu4_mean": 0.7}}}
+
+    monkeypatch.setattr(captioning, "cifar10_caption_data", lambda split, images_per_class=None: data)
+    monkeypatch.setattr(captioning, "captioning_encoders", lambda **kwargs: ({"letters": CharacterCountEncoder()}, {}))
+    monkeypatch.setattr(captioning, "caption_zoo_features", lambda data, **kwargs: (features, {}))
+    monkeypatch.setattr(captioning, "load_captioning_ground_truth", fake_ground_truth)
+
+    result = captioning.cifar10_captioning_comparison(cache_dir=tmp_path)
+
+    assert requested == ["cifar10"]
+    assert "CIFAR-10" in result["task"]
+    assert result["models"] == ["model_a", "model_c"]
+    assert result["ground_truth"] == [0.9, 0.7]
+    direct = emms_score(features["model_c"], [captioning.caption_flabels(captions, {"letters": CharacterCountEncoder()}, cache_dir=tmp_path)["letters"]])
+    assert result["scores"]["EMMS"][1] == pytest.approx(direct.score)
+
+
+def test_ground_truth_loader_rejects_unknown_dataset():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        captioning.load_captioning_ground_truth(dataset="coco")
+
+
+def test_script_selects_task_and_output():
+    script = load_ground_truth_script()
+
+    default = script.parse_args([])
+    cifar = script.parse_args(["--dataset", "cifar10", "--train-images", "2", "--test-images", "1"])
+    assert default.output.name == "captioning_ground_truth.json"
+    assert cifar.output.name == "captioning_cifar10_ground_truth.json"
+
+    train, test = script.load_task(cifar)
+    assert (train.name, len(train.images)) == ("cifar10_train", 20)
+    assert (test.name, len(test.images)) == ("cifar10_test", 10)
+    with pytest.raises(SystemExit):
+        script.parse_args(["--dataset", "mnist"])
+
+
+@pytest.mark.parametrize("file_name, dataset, train_images", [
+    ("captioning_ground_truth.json", "easyvqa", 2000),
+    ("captioning_cifar10_ground_truth.json", "cifar10", 5000),
+])
+def test_committed_ground_truth_provenance(file_name, dataset, train_images):
+    from pathlib import Path
+
+    from emms_ref.features import MODEL_ZOO
+
+    result = json.loads((Path(__file__).resolve().parents[1] / "results" / file_name).read_text(encoding="utf-8"))
+
+    assert result["dataset"]["name"] == dataset
+    assert result["dataset"]["train_images"] == train_images
+    assert set(result["models"]) == set(MODEL_ZOO)
+    assert result["command"].startswith("python scripts/captioning_ground_truth.py")
+    assert result["date_utc"].endswith("Z")
+    assert result["wall_seconds"] > 0
+    for entry in result["models"].values():
+        assert 0.0 <= entry["bleu4_mean"] <= 1.0
+        assert len(entry["bleu4_per_seed"]) == len(result["protocol"]["seeds"])

@@ -16,6 +16,7 @@ from emms_ref.tasks.captions import (
     corpus_bleu,
     easy_vqa_captions,
     tokenize_caption,
+    with_article,
 )
 from emms_ref.tasks.coco_captions_published import (
     find_karpathy_json,
@@ -133,8 +134,14 @@ def test_easy_vqa_captions_reject_length_mismatch():
 
 def test_cifar10_captions_use_class_name():
     captions = cifar10_captions(np.array([1, 0]), ["airplane", "automobile"])
-    assert captions[0] == [template.format("automobile") for template in CIFAR10_CAPTION_TEMPLATES]
-    assert captions[1][0] == "a photo of a airplane"
+    assert captions[0] == [template.format(name="automobile", a_name="an automobile") for template in CIFAR10_CAPTION_TEMPLATES]
+    assert captions[1][0] == "a photo of an airplane"
+
+
+def test_with_article():
+    assert with_article("airplane") == "an airplane"
+    assert with_article("bird") == "a bird"
+    assert with_article("Elephant") == "an Elephant"
 
 
 def test_cifar10_captions_reject_out_of_range_label():

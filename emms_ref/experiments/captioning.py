@@ -1,7 +1,9 @@
 """The image captioning experiment: caption data, caption F-labels, zoo features and scores.
 
 The default task is synthetic: easy-VQA images with five templated captions
-each (:func:`emms_ref.tasks.captions.easy_vqa_captions`). With
+each (:func:`emms_ref.tasks.captions.easy_vqa_captions`). A second task puts
+real CIFAR-10 images with five synthetic captions that name their class
+(:func:`cifar10_caption_data`). With
 ``EMMS_CAPTIONS_ROOT`` naming a local folder that contains a Karpathy-split
 caption file (Flickr8k, Flickr30k or COCO, see
 :mod:`emms_ref.tasks.coco_captions_published`) and its images, the chapter
@@ -40,6 +42,8 @@ __all__ = [
     "captioning_encoders",
     "captioning_scores",
     "captioning_train_images",
+    "cifar10_caption_data",
+    "cifar10_captioning_comparison",
     "easy_vqa_caption_data",
     "load_captioning_ground_truth",
     "published_caption_data",
@@ -49,6 +53,10 @@ CAPTIONS_ROOT_VARIABLE = "EMMS_CAPTIONS_ROOT"
 CAPTIONS_OFFICIAL_ENCODERS_VARIABLE = "EMMS_CAPTIONS_OFFICIAL_ENCODERS"
 # Loader names in emms_ref.labels of the two encoders that ship in wheels.
 _FEATURE_BLOCK = 1000
+_GROUND_TRUTH_FILES = {
+    "easy-vqa": "captioning_ground_truth.json",
+    "cifar10": "captioning_cifar10_ground_truth.json",
+}
 _OFFLINE_ENCODERS = {
     "all-MiniLM-L6-v2": "load_minilm",
     "paraphrase-MiniLM-L3-v2": "load_paraphrase_minilm_onnx",
@@ -64,7 +72,8 @@ class CaptionData:
     name : str
         Data set and split, also used in feature cache file names.
     images : numpy.ndarray
-        Shape (N, 64, 64, 3), uint8 RGB.
+        Shape (N, H, W, 3), uint8 RGB: 64 x 64 for easy-VQA and the
+        published data sets, 32 x 32 for CIFAR-10.
     captions : list of list of str
         The captions of each image.
     synthetic : bool
@@ -89,6 +98,54 @@ def easy_vqa_caption_data(split: str = "train", *, max_images: int | None = None
         captions=easy_vqa_captions(data.shapes, data.colors, data.boxes),
         synthetic=True,
     )
+
+
+def cifar10_caption_data(split: str = "train", *, images_per_class: int | None = None) -> CaptionData:
+    """Return real CIFAR-10 images with five synthetic captions each that name their class.
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+        ``"train"``: the first ``images_per_class`` training images of every
+        class, by default the book's subset
+        (:func:`emms_ref.experiments.cifar10.book_images_per_class`), so the
+        features share the cache of the CIFAR-10 chapter. ``"test"``: the
+        2,000 test images of the subset, or the first ``images_per_class``
+        of every class.
+    images_per_class : int, optional
+        See ``split``.
+
+    Returns
+    -------
+    CaptionData
+        Named ``"cifar10_train"`` or ``"cifar10_test"``, with the captions of
+        :func:`emms_ref.tasks.captions.cifar10_captions`. Images of one
+        class share their five captions, so the task is classification
+        written as text.
+
+    Raises
+    ------
+    ValueError
+        If ``split`` is not "train" or "test".
+    """
+    from emms_ref.datasets import balanced_subset, load_cifar10_subset
+    from emms_ref.tasks.captions import cifar10_captions
+
+    from .cifar10 import book_images_per_class, cifar10_training_subset
+
+    if split == "train":
+        images, labels, class_names = cifar10_training_subset(
+            book_images_per_class() if images_per_class is None else images_per_class
+        )
+    elif split == "test":
+        cifar = load_cifar10_subset()
+        selected = np.arange(len(cifar.test_labels))
+        if images_per_class is not None:
+            selected = balanced_subset(cifar.test_labels, images_per_class)
+        images, labels, class_names = cifar.test_images[selected], cifar.test_labels[selected], list(cifar.class_names)
+    else:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return CaptionData(name=f"cifar10_{split}", images=images, captions=cifar10_captions(labels, class_names), synthetic=True)
 
 
 def published_caption_data(root, split: str = "train", *, max_images: int | None = 1000) -> CaptionData:
@@ -230,7 +287,10 @@ def caption_zoo_features(data: CaptionData, *, members=None, cache_dir=None, pro
 
     Images are extracted in blocks of 1,000 with one cache file per block, so
     the first block is the cache of the VQA chapters (1,000 images) and the
-    second one that of ``scripts/vqa_ground_truth.py``.
+    second one that of ``scripts/vqa_ground_truth.py``. CIFAR-10 data
+    (:func:`cifar10_caption_data`) goes through
+    :func:`emms_ref.experiments.cifar10.cifar10_zoo_features` instead, whose
+    training cache is that of the CIFAR-10 chapter.
 
     Returns
     -------
@@ -241,6 +301,12 @@ def caption_zoo_features(data: CaptionData, *, members=None, cache_dir=None, pro
     """
     from .easy_vqa_features import easy_vqa_zoo_features
 
+    if data.name.startswith("cifar10_"):
+        from . import cifar10
+
+        return cifar10.cifar10_zoo_features(
+            data.images, split=data.name.removeprefix("cifar10_"), members=members, cache_dir=cache_dir, progress=progress
+        )
     # easy_vqa_zoo_features names its cache files f"{member}_easyvqa_{split}{N}".
     if data.name.startswith("easyvqa_"):
         split = data.name.removeprefix("easyvqa_")
@@ -295,10 +361,46 @@ def captioning_scores(features: dict, f_labels: dict) -> tuple[dict, dict, dict]
     return scores, seconds, emms_weights
 
 
-def load_captioning_ground_truth(path=None) -> dict:
-    """Read the committed ground truth written by ``scripts/captioning_ground_truth.py``."""
-    path = REPOSITORY / "results" / "captioning_ground_truth.json" if path is None else Path(path)
+def load_captioning_ground_truth(path=None, *, dataset: str = "easy-vqa") -> dict:
+    """Read a committed ground truth written by ``scripts/captioning_ground_truth.py``.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A result file; by default the committed one of ``dataset``.
+    dataset : {"easy-vqa", "cifar10"}
+        ``results/captioning_ground_truth.json`` or
+        ``results/captioning_cifar10_ground_truth.json``, when ``path`` is None.
+    """
+    if path is None:
+        if dataset not in _GROUND_TRUTH_FILES:
+            raise ValueError(f"dataset must be one of {sorted(_GROUND_TRUTH_FILES)}, got {dataset!r}")
+        path = REPOSITORY / "results" / _GROUND_TRUTH_FILES[dataset]
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _comparison(task: str, data: CaptionData, ground_truth: dict, *, cache_dir, progress: bool) -> dict:
+    from emms_ref.evaluation import weighted_kendall_tau
+
+    encoders, unavailable = captioning_encoders(official=False, cache_dir=cache_dir)
+    f_labels = caption_flabels(data.captions, encoders, cache_dir=cache_dir)
+    features, _ = caption_zoo_features(data, cache_dir=cache_dir, progress=progress)
+    scores, seconds, _ = captioning_scores(features, f_labels)
+
+    models = [name for name in features if name in ground_truth["models"]]
+    truth = [ground_truth["models"][name]["bleu4_mean"] for name in models]
+    index = {name: position for position, name in enumerate(features)}
+    scores = {method: [values[index[name]] for name in models] for method, values in scores.items()}
+    return {
+        "task": task,
+        "models": models,
+        "ground_truth": truth,
+        "scores": scores,
+        "seconds": seconds,
+        "weighted_tau": {method: weighted_kendall_tau(values, truth) for method, values in scores.items()},
+        "flabel_encoders": list(f_labels),
+        "unavailable_encoders": unavailable,
+    }
 
 
 def captioning_comparison(*, cache_dir=None, progress: bool = False) -> dict:
@@ -316,26 +418,26 @@ def captioning_comparison(*, cache_dir=None, progress: bool = False) -> dict:
         Keys "task", "models", "ground_truth", "scores", "seconds",
         "weighted_tau", "flabel_encoders" and "unavailable_encoders".
     """
-    from emms_ref.evaluation import weighted_kendall_tau
+    return _comparison(
+        "image captioning (synthetic easy-VQA captions, BLEU-4)",
+        easy_vqa_caption_data("train", max_images=captioning_train_images()),
+        load_captioning_ground_truth(),
+        cache_dir=cache_dir,
+        progress=progress,
+    )
 
-    data = easy_vqa_caption_data("train", max_images=captioning_train_images())
-    encoders, unavailable = captioning_encoders(official=False, cache_dir=cache_dir)
-    f_labels = caption_flabels(data.captions, encoders, cache_dir=cache_dir)
-    features, _ = caption_zoo_features(data, cache_dir=cache_dir, progress=progress)
-    scores, seconds, _ = captioning_scores(features, f_labels)
 
-    ground_truth = load_captioning_ground_truth()
-    models = [name for name in features if name in ground_truth["models"]]
-    truth = [ground_truth["models"][name]["bleu4_mean"] for name in models]
-    index = {name: position for position, name in enumerate(features)}
-    scores = {method: [values[index[name]] for name in models] for method, values in scores.items()}
-    return {
-        "task": "image captioning (synthetic easy-VQA captions, BLEU-4)",
-        "models": models,
-        "ground_truth": truth,
-        "scores": scores,
-        "seconds": seconds,
-        "weighted_tau": {method: weighted_kendall_tau(values, truth) for method, values in scores.items()},
-        "flabel_encoders": list(f_labels),
-        "unavailable_encoders": unavailable,
-    }
+def cifar10_captioning_comparison(*, cache_dir=None, progress: bool = False) -> dict:
+    """Rank the zoo on CIFAR-10 images with synthetic class captions, like :func:`captioning_comparison`.
+
+    The ground truth is the mean BLEU-4 of
+    ``results/captioning_cifar10_ground_truth.json``; the features are those
+    of the CIFAR-10 chapter. Returns the same keys as :func:`captioning_comparison`.
+    """
+    return _comparison(
+        "image captioning (CIFAR-10 images, synthetic class captions, BLEU-4)",
+        cifar10_caption_data("train"),
+        load_captioning_ground_truth(dataset="cifar10"),
+        cache_dir=cache_dir,
+        progress=progress,
+    )

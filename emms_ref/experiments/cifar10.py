@@ -74,8 +74,19 @@ def cifar10_flabels(labels, class_names, *, cache_dir=None) -> dict[str, np.ndar
     return f_labels
 
 
-def cifar10_zoo_features(images, *, cache_dir=None, batch_size=100, progress=True):
+def cifar10_zoo_features(images, *, split="train", members=None, cache_dir=None, batch_size=100, progress=True):
     """Extract the features of ``images`` for every model of the zoo, with an .npz cache.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Shape (N, 32, 32, 3), uint8.
+    split : str, default "train"
+        Names the cache file ``{model}_{split}{N}.npz`` under ``cache_dir / "features"``.
+    members : iterable of str, optional
+        Zoo member names; by default the whole zoo.
+    cache_dir, batch_size, progress
+        See :func:`default_cache_dir` and :func:`emms_ref.features.extract_features`.
 
     Returns
     -------
@@ -88,13 +99,14 @@ def cifar10_zoo_features(images, *, cache_dir=None, batch_size=100, progress=Tru
 
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
     features, seconds = {}, {}
-    for member in MODEL_ZOO.values():
+    for name in MODEL_ZOO if members is None else members:
+        member = MODEL_ZOO[name]
         start = time.perf_counter()
         features[member.name] = extract_features(
             member.load(),
             images,
             batch_size=batch_size,
-            cache_path=cache_dir / "features" / f"{member.name}_train{len(images)}.npz",
+            cache_path=cache_dir / "features" / f"{member.name}_{split}{len(images)}.npz",
             model_name=member.name,
             progress=progress,
             **member.preprocessing(),

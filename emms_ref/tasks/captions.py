@@ -31,6 +31,7 @@ __all__ = [
     "corpus_bleu",
     "easy_vqa_captions",
     "tokenize_caption",
+    "with_article",
 ]
 
 # Fields: {color}, {shape}, {size} ("small", "medium-sized" or "large") and
@@ -43,12 +44,13 @@ EASY_VQA_CAPTION_TEMPLATES = (
     "a {shape} colored {color} near the {position}",
 )
 
+# Fields: {name} (the class name) and {a_name} (the class name after "a" or "an").
 CIFAR10_CAPTION_TEMPLATES = (
-    "a photo of a {}",
-    "a small blurry picture of a {}",
-    "an image that shows a {}",
-    "a low resolution photo of the {}",
-    "there is a {} in this picture",
+    "a photo of {a_name}",
+    "a small blurry picture of {a_name}",
+    "an image that shows {a_name}",
+    "a low resolution photo of the {name}",
+    "there is {a_name} in this picture",
 )
 
 # Box side (max of width and height, pixels of a 64 x 64 image) limits of the size words.
@@ -159,8 +161,16 @@ def cifar10_captions(labels, class_names: Sequence[str]) -> list[list[str]]:
             f"labels must lie in [0, {len(class_names) - 1}] to index class_names, "
             f"got range [{label_array.min()}, {label_array.max()}]"
         )
-    per_class = [[template.format(name) for template in CIFAR10_CAPTION_TEMPLATES] for name in class_names]
+    per_class = [
+        [template.format(name=name, a_name=with_article(name)) for template in CIFAR10_CAPTION_TEMPLATES]
+        for name in class_names
+    ]
     return [list(per_class[label]) for label in label_array]
+
+
+def with_article(noun: str) -> str:
+    """Prefix ``noun`` with "an" when it starts with a vowel letter, else with "a" ("an airplane", "a bird")."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def tokenize_caption(caption: str) -> list[str]:
