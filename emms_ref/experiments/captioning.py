@@ -108,7 +108,7 @@ def cifar10_caption_data(split: str = "train", *, images_per_class: int | None =
     split : {"train", "test"}
         ``"train"``: the first ``images_per_class`` training images of every
         class, by default the book's subset
-        (:func:`emms_ref.experiments.cifar10.book_images_per_class`), so the
+        (:func:`emms_ref.experiments.book_images_per_class`), so the
         features share the cache of the CIFAR-10 chapter. ``"test"``: the
         2,000 test images of the subset, or the first ``images_per_class``
         of every class.
@@ -289,7 +289,7 @@ def caption_zoo_features(data: CaptionData, *, members=None, cache_dir=None, pro
     the first block is the cache of the VQA chapters (1,000 images) and the
     second one that of ``scripts/vqa_ground_truth.py``. CIFAR-10 data
     (:func:`cifar10_caption_data`) goes through
-    :func:`emms_ref.experiments.cifar10.cifar10_zoo_features` instead, whose
+    :func:`emms_ref.experiments.cifar10_zoo_features` instead, whose
     training cache is that of the CIFAR-10 chapter.
 
     Returns

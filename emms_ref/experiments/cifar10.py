@@ -86,7 +86,7 @@ def cifar10_zoo_features(images, *, split="train", members=None, cache_dir=None,
     members : iterable of str, optional
         Zoo member names; by default the whole zoo.
     cache_dir, batch_size, progress
-        See :func:`default_cache_dir` and :func:`emms_ref.features.extract_features`.
+        See :func:`emms_ref.experiments.default_cache_dir` and :func:`emms_ref.features.extract_features`.
 
     Returns
     -------
