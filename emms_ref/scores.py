@@ -130,6 +130,14 @@ def emms_score(
     -------
     EMMSResult
 
+    Raises
+    ------
+    ValueError
+        For invalid inputs (NaN or inf, wrong shapes, mismatched row counts,
+        fewer than 2 samples), and when an F-label block is constant over the
+        samples: any features fit it exactly, so every model would get the
+        best score, 0.
+
     Warns
     -----
     DegenerateScoreWarning

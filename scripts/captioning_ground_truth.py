@@ -23,10 +23,10 @@ Protocol, the same for every model and task:
   one-layer GRU (hidden size 128) over 64-d word embeddings, and a linear
   layer maps each GRU state to next-word logits over the caption vocabulary;
 * teacher forcing with cross-entropy, one training example per (image,
-  caption) pair, so 10,000 examples; Adam, constant learning rate, fixed
+  caption) pair (10,000 for easy-VQA, 25,000 for CIFAR-10); Adam, constant learning rate, fixed
   epochs, mini-batches reshuffled every epoch;
 * greedy decoding of one caption per test image, scored with corpus BLEU-4
-  (:func:`emms_ref.tasks.captions.corpus_bleu`) against its five references.
+  (:func:`emms_ref.tasks.captions.corpus_bleu`) against its reference captions.
 
 With ``--captions-root`` the same protocol runs on the real images and
 captions of a local Flickr8k, Flickr30k or COCO folder (Karpathy splits, see
@@ -195,30 +195,38 @@ def train_and_score(train_features, train_captions, test_features, test_captions
 
 
 
+def positive_int(text: str) -> int:
+    """Parse a command-line integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1).")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1).")
     parser.add_argument("--models", nargs="+", default=list(MODEL_ZOO), help="Zoo member names (default: all).")
     parser.add_argument(
         "--dataset", choices=("easy-vqa", "cifar10"), default="easy-vqa",
         help="Synthetic caption task: easy-VQA shapes (default) or CIFAR-10 class captions. Ignored with --captions-root.",
     )
     parser.add_argument(
-        "--train-images", type=int, default=None,
+        "--train-images", type=positive_int, default=None,
         help="Train images: the first ones by id for easy-VQA and published data (default 2000, the images the "
         "chapter scores); per class for CIFAR-10 (default 500, the CIFAR-10 chapter's subset).",
     )
     parser.add_argument(
-        "--test-images", type=int, default=None,
+        "--test-images", type=positive_int, default=None,
         help="Test images: the first ones by id (default 1000, all of easy-VQA); per class for CIFAR-10 "
         "(default: all 2,000 test images of the subset).",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="Decoder seeds (default 0 1 2).")
-    parser.add_argument("--epochs", type=int, default=8, help="Passes over all (image, caption) pairs (default 8).")
-    parser.add_argument("--batch-size", type=int, default=256, help="Captions per step (default 256).")
+    parser.add_argument("--epochs", type=positive_int, default=8, help="Passes over all (image, caption) pairs (default 8).")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="Captions per step (default 256).")
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate (default 3e-3).")
-    parser.add_argument("--hidden-size", type=int, default=128, help="GRU hidden size (default 128).")
-    parser.add_argument("--embedding-size", type=int, default=64, help="Word embedding size (default 64).")
+    parser.add_argument("--hidden-size", type=positive_int, default=128, help="GRU hidden size (default 128).")
+    parser.add_argument("--embedding-size", type=positive_int, default=64, help="Word embedding size (default 64).")
     parser.add_argument(
         "--captions-root", type=Path, default=None,
         help="Folder with a Karpathy-split caption file (dataset_flickr8k.json, dataset_flickr30k.json or "
@@ -226,12 +234,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--output", type=Path, default=None,
-        help="Result JSON (default: results/captioning_ground_truth.json, or "
-        "results/captioning_cifar10_ground_truth.json with --dataset cifar10).",
+        help="Result JSON (default: results/captioning_ground_truth.json; "
+        "results/captioning_cifar10_ground_truth.json with --dataset cifar10; "
+        "results/captioning_published_ground_truth.json with --captions-root).",
     )
     args = parser.parse_args(argv)
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds must not repeat a seed, got {args.seeds}")
     if args.output is None:
-        name = "captioning_cifar10_ground_truth.json" if args.dataset == "cifar10" else "captioning_ground_truth.json"
+        if args.captions_root is not None:
+            # Never overwrite the committed ground truth of a synthetic task with a published-data run.
+            name = "captioning_published_ground_truth.json"
+        elif args.dataset == "cifar10":
+            name = "captioning_cifar10_ground_truth.json"
+        else:
+            name = "captioning_ground_truth.json"
         args.output = REPO_ROOT / "results" / name
     return args
 

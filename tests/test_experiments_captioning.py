@@ -56,6 +56,19 @@ def test_flabels_encode_each_distinct_caption_once(tmp_path):
     assert encoder.encoded == []
 
 
+def test_flabels_reject_flat_caption_list(tmp_path):
+    encoder = CharacterCountEncoder()
+    with pytest.raises(TypeError, match=r"captions\[0\] must be a list of str"):
+        captioning.caption_flabels(["a photo of a cat", "a dog"], {"letters": encoder}, cache_dir=tmp_path)
+    with pytest.raises(TypeError, match="single str"):
+        captioning.caption_flabels("a cat", {"letters": encoder}, cache_dir=tmp_path)
+    with pytest.raises(TypeError, match=r"captions\[0\]\[1\] must be a str"):
+        captioning.caption_flabels([["ab", None]], {"letters": encoder}, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="captions is empty"):
+        captioning.caption_flabels([], {"letters": encoder}, cache_dir=tmp_path)
+    assert encoder.encoded == []
+
+
 def test_flabels_reject_bad_input(tmp_path):
     with pytest.raises(ValueError, match="mode"):
         captioning.caption_flabels(CAPTIONS, {"letters": CharacterCountEncoder()}, mode="sum", cache_dir=tmp_path)
@@ -235,6 +248,17 @@ def test_cifar10_caption_data_test_split():
         captioning.cifar10_caption_data("validation")
 
 
+@pytest.mark.parametrize("images_per_class", [0, -1, 2.5, True, "2"])
+def test_cifar10_caption_data_rejects_bad_count(images_per_class):
+    with pytest.raises(ValueError, match="images_per_class must be a positive integer"):
+        captioning.cifar10_caption_data("train", images_per_class=images_per_class)
+
+
+def test_cifar10_caption_data_rejects_too_many_images():
+    with pytest.raises(ValueError, match="pass at most 200"):
+        captioning.cifar10_caption_data("test", images_per_class=201)
+
+
 def test_cifar10_features_use_cifar_cache(monkeypatch):
     from emms_ref.experiments import cifar10
 
@@ -283,6 +307,8 @@ def test_cifar10_comparison_ground_truth_file(monkeypatch, tmp_path):
 def test_ground_truth_loader_rejects_unknown_dataset():
     with pytest.raises(ValueError, match="dataset must be one of"):
         captioning.load_captioning_ground_truth(dataset="coco")
+    with pytest.raises(ValueError, match=r"load_captioning_ground_truth\(dataset='cifar10'\)"):
+        captioning.load_captioning_ground_truth("cifar10")
 
 
 def test_script_selects_task_and_output():
@@ -293,11 +319,22 @@ def test_script_selects_task_and_output():
     assert default.output.name == "captioning_ground_truth.json"
     assert cifar.output.name == "captioning_cifar10_ground_truth.json"
 
+    published = script.parse_args(["--dataset", "cifar10", "--captions-root", "/data/flickr8k"])
+    assert published.output.name == "captioning_published_ground_truth.json"
+
     train, test = script.load_task(cifar)
     assert (train.name, len(train.images)) == ("cifar10_train", 20)
     assert (test.name, len(test.images)) == ("cifar10_test", 10)
     with pytest.raises(SystemExit):
         script.parse_args(["--dataset", "mnist"])
+
+
+@pytest.mark.parametrize("arguments", [["--epochs", "0"], ["--batch-size", "0"], ["--train-images", "-1"], ["--seeds", "0", "0"]])
+def test_script_rejects_bad_arguments(arguments, capsys):
+    script = load_ground_truth_script()
+    with pytest.raises(SystemExit):
+        script.parse_args(arguments)
+    assert "error" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("file_name, dataset, train_images", [

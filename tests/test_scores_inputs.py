@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from emms_ref import emms_score
+from emms_ref import emms_score, emms_score_blocks
 
 from conftest import make_problem
 
@@ -159,6 +159,37 @@ def test_constant_features_give_the_worst_score():
     result = emms_score(np.ones((50, 4)), f_labels)
     assert result.rank == 0
     assert result.score == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("method", ["exact", "alternating"])
+@pytest.mark.parametrize("make_block", [np.ones, np.zeros], ids=["ones", "zeros"])
+def test_constant_f_label_block_is_rejected(problem, method, make_block):
+    """A constant block would be fitted exactly by any features, so every model would score 0."""
+    features, f_labels = problem
+    constant = make_block(f_labels[0].shape)
+    with pytest.raises(ValueError, match=r"f_labels\[1\] is constant"):
+        emms_score(features, [f_labels[0], constant, f_labels[1]], method=method)
+
+
+def test_constant_block_rejected_out_of_core(problem):
+    features, f_labels = problem
+    blocks = [f_labels[0], np.full_like(f_labels[0], 3.0)]
+    with pytest.raises(ValueError, match=r"f_labels\[1\] is constant"):
+        emms_score_blocks([(features[:150], [b[:150] for b in blocks]), (features[150:], [b[150:] for b in blocks])])
+
+
+def test_underflowing_f_label_block_is_rejected(problem):
+    features, f_labels = problem
+    with pytest.raises(ValueError, match="too small to square"):
+        emms_score(features, [f_labels[0] * 1e-200])
+
+
+def test_partly_constant_block_is_scored(problem):
+    """Constant columns inside a block become 0; the other columns still carry the fit."""
+    features, f_labels = problem
+    block = f_labels[0].copy()
+    block[:, 0] = 2.0
+    assert -1.0 < emms_score(features, [block]).score < 0.0
 
 
 def test_large_problem_shapes_are_consistent():

@@ -74,6 +74,8 @@ def test_bleu_zero_without_matching_bigram():
         (["a"], ["a"], 4, "non-empty list"),
         ("a", [["a"]], 4, "not a str"),
         (["a"], [["a"]], 0, "max_order"),
+        ([None], [["a"]], 4, r"hypotheses\[0\] must be a str"),
+        (["a"], [["a", 3]], 4, "only str captions"),
     ],
 )
 def test_bleu_rejects_invalid_input(hypotheses, references, max_order, match):
@@ -83,6 +85,14 @@ def test_bleu_rejects_invalid_input(hypotheses, references, max_order, match):
 
 def test_tokenize_keeps_hyphenated_words():
     assert tokenize_caption("A medium-sized, RED circle.") == ["a", "medium-sized", "red", "circle"]
+
+
+def test_tokenize_keeps_accented_letters():
+    assert tokenize_caption("Un CAFÉ naïve.") == ["un", "café", "naïve"]
+
+
+def test_bleu_accepts_numpy_integer_order():
+    assert corpus_bleu(["a red circle in the image"], [["a red circle in the image"]], max_order=np.int64(4)) == 1.0
 
 
 # --- templated captions ----------------------------------------------------------------
@@ -132,6 +142,13 @@ def test_easy_vqa_captions_reject_length_mismatch():
         easy_vqa_captions(["circle"], ["red"], np.zeros((1, 3)))
 
 
+def test_easy_vqa_captions_reject_bad_boxes():
+    with pytest.raises(ValueError, match="NaN or inf"):
+        easy_vqa_captions(["circle"], ["red"], [[0, 0, np.nan, 10]])
+    with pytest.raises(ValueError, match="x_max < x_min"):
+        easy_vqa_captions(["circle"], ["red"], [[50, 50, 10, 10]])
+
+
 def test_cifar10_captions_use_class_name():
     captions = cifar10_captions(np.array([1, 0]), ["airplane", "automobile"])
     assert captions[0] == [template.format(name="automobile", a_name="an automobile") for template in CIFAR10_CAPTION_TEMPLATES]
@@ -142,6 +159,8 @@ def test_with_article():
     assert with_article("airplane") == "an airplane"
     assert with_article("bird") == "a bird"
     assert with_article("Elephant") == "an Elephant"
+    with pytest.raises(ValueError, match="noun is empty"):
+        with_article("")
 
 
 def test_cifar10_captions_reject_out_of_range_label():
@@ -149,6 +168,14 @@ def test_cifar10_captions_reject_out_of_range_label():
         cifar10_captions(np.array([0, 2]), ["cat", "dog"])
     with pytest.raises(ValueError, match="1-D integer"):
         cifar10_captions(np.array([0.5]), ["cat"])
+
+
+def test_cifar10_captions_check_class_names():
+    assert cifar10_captions([], ["cat"]) == []
+    with pytest.raises(ValueError, match="single str"):
+        cifar10_captions([0], "cat")
+    with pytest.raises(ValueError, match=r"class_names\[1\] must be a non-empty str"):
+        cifar10_captions([0], ["cat", None])
 
 
 # --- scikit-image photos -------------------------------------------------------------------

@@ -126,13 +126,18 @@ def cifar10_caption_data(split: str = "train", *, images_per_class: int | None =
     Raises
     ------
     ValueError
-        If ``split`` is not "train" or "test".
+        If ``split`` is not "train" or "test", or ``images_per_class`` is not
+        a positive integer no larger than the images of the smallest class.
     """
     from emms_ref.datasets import balanced_subset, load_cifar10_subset
     from emms_ref.tasks.captions import cifar10_captions
 
     from .cifar10 import book_images_per_class, cifar10_training_subset
 
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if images_per_class is not None:
+        _check_images_per_class(images_per_class, split)
     if split == "train":
         images, labels, class_names = cifar10_training_subset(
             book_images_per_class() if images_per_class is None else images_per_class
@@ -143,9 +148,22 @@ def cifar10_caption_data(split: str = "train", *, images_per_class: int | None =
         if images_per_class is not None:
             selected = balanced_subset(cifar.test_labels, images_per_class)
         images, labels, class_names = cifar.test_images[selected], cifar.test_labels[selected], list(cifar.class_names)
-    else:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return CaptionData(name=f"cifar10_{split}", images=images, captions=cifar10_captions(labels, class_names), synthetic=True)
+
+
+def _check_images_per_class(images_per_class, split: str) -> None:
+    from emms_ref.datasets import load_cifar10_subset
+
+    if isinstance(images_per_class, bool) or not isinstance(images_per_class, (int, np.integer)) or images_per_class < 1:
+        raise ValueError(f"images_per_class must be a positive integer or None, got {images_per_class!r}")
+    cifar = load_cifar10_subset()
+    labels = cifar.train_labels if split == "train" else cifar.test_labels
+    available = int(np.bincount(labels).min())
+    if images_per_class > available:
+        raise ValueError(
+            f"images_per_class={images_per_class} is invalid: the smallest class of the {split} split of the "
+            f"CIFAR-10 subset has {available} images; pass at most {available}"
+        )
 
 
 def published_caption_data(root, split: str = "train", *, max_images: int | None = 1000) -> CaptionData:
@@ -246,12 +264,15 @@ def caption_flabels(captions, encoders, *, mode: str = "average", cache_dir=None
     Raises
     ------
     ValueError
-        If ``mode`` is unknown or an image has no caption.
+        If ``mode`` is unknown, ``captions`` is empty or an image has no caption.
+    TypeError
+        If ``captions`` is not a list of lists of str, for example a flat list of str.
     """
     from emms_ref.labels import EmbeddingCache, encode_cached
 
     if mode not in ("average", "per_caption"):
         raise ValueError(f"mode must be 'average' or 'per_caption', got {mode!r}")
+    captions = _check_caption_lists(captions)
     empty = [index for index, image_captions in enumerate(captions) if not image_captions]
     if empty:
         raise ValueError(f"images {empty[:5]} have no captions; every image needs at least one")
@@ -270,6 +291,26 @@ def caption_flabels(captions, encoders, *, mode: str = "average", cache_dir=None
         else:
             f_labels[name] = (np.add.reduceat(rows.astype(np.float64), starts, axis=0) / counts[:, None]).astype(np.float32)
     return f_labels
+
+
+def _check_caption_lists(captions) -> list[list[str]]:
+    """Return ``captions`` as a list of lists after checking its nesting and item types."""
+    from emms_ref._validation import check_texts
+
+    if isinstance(captions, (str, bytes)):
+        raise TypeError("captions must be a list with one list of str per image, got a single str")
+    captions = list(captions)
+    if not captions:
+        raise ValueError("captions is empty; pass one list of captions per image")
+    checked = []
+    for index, image_captions in enumerate(captions):
+        if isinstance(image_captions, (str, bytes)) or not hasattr(image_captions, "__iter__"):
+            raise TypeError(
+                f"captions[{index}] must be a list of str, got {type(image_captions).__name__}: {image_captions!r}; "
+                "wrap each image's captions in a list, e.g. [['a cat'], ['a dog']]"
+            )
+        checked.append(check_texts(image_captions, argument=f"captions[{index}]"))
+    return checked
 
 
 def captioning_train_images() -> int:
@@ -372,6 +413,8 @@ def load_captioning_ground_truth(path=None, *, dataset: str = "easy-vqa") -> dic
         ``results/captioning_ground_truth.json`` or
         ``results/captioning_cifar10_ground_truth.json``, when ``path`` is None.
     """
+    if isinstance(path, str) and path in _GROUND_TRUTH_FILES:
+        raise ValueError(f"path={path!r} names a data set; call load_captioning_ground_truth(dataset={path!r})")
     if path is None:
         if dataset not in _GROUND_TRUTH_FILES:
             raise ValueError(f"dataset must be one of {sorted(_GROUND_TRUTH_FILES)}, got {dataset!r}")

@@ -95,12 +95,12 @@ def cifar10_zoo_features(images, *, split="train", members=None, cache_dir=None,
     seconds : dict of str to float
         Model name -> wall-clock seconds of this call (small on a cache hit).
     """
-    from emms_ref.features import MODEL_ZOO, extract_features
+    from emms_ref.features import MODEL_ZOO, extract_features, get_zoo_member
 
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
     features, seconds = {}, {}
     for name in MODEL_ZOO if members is None else members:
-        member = MODEL_ZOO[name]
+        member = get_zoo_member(name)
         start = time.perf_counter()
         features[member.name] = extract_features(
             member.load(),

@@ -211,6 +211,16 @@ def statistics_from_moments(moments, *, factorization="auto", input_eps=None, st
 
 
 def _finish(label_gram, projected_gram, n_samples, width, rank, n_features, *, stacklevel):
+    # A block whose columns were all zeroed by the constant-column rule would
+    # be fitted exactly by any features, so every model would score 0, the best score.
+    constant_blocks = [index for index in range(label_gram.shape[0]) if not label_gram[index, index] > 0]
+    if constant_blocks:
+        raise ValueError(
+            f"f_labels[{constant_blocks[0]}] is constant over the {n_samples} samples: every column has "
+            "zero variance after centring, or values too small to square in float64. A constant block is "
+            "fitted exactly by any features and would give every model the best score, 0. Remove it, or "
+            "check the encoder that produced it (every label may have received the same embedding)."
+        )
     if rank >= n_samples - 1:
         warnings.warn(
             f"The standardised features have rank {rank} with N={n_samples} samples, so "

@@ -16,6 +16,7 @@ BLEU-4 (Papineni et al., ACL 2002), the metric of the captioning ground truth.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -56,7 +57,8 @@ CIFAR10_CAPTION_TEMPLATES = (
 # Box side (max of width and height, pixels of a 64 x 64 image) limits of the size words.
 _SMALL_MAX_SIDE = 18
 _LARGE_MIN_SIDE = 28
-_TOKEN_PATTERN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+# Words are runs of Unicode letters and digits, joined by inner hyphens or apostrophes.
+_TOKEN_PATTERN = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
 
 
 def box_position(box, image_size: int = 64) -> str:
@@ -115,11 +117,20 @@ def easy_vqa_captions(shapes: Sequence[str], colors: Sequence[str], boxes) -> li
     Raises
     ------
     ValueError
-        If the three inputs differ in length or ``boxes`` is not (N, 4).
+        If the three inputs differ in length, ``boxes`` is not (N, 4), or a
+        box is not finite or has its corners swapped.
     """
     box_array = np.asarray(boxes, dtype=float)
     if box_array.ndim != 2 or box_array.shape[1] != 4:
         raise ValueError(f"boxes must have shape (N, 4), got {box_array.shape}")
+    if not np.isfinite(box_array).all():
+        raise ValueError("boxes contain NaN or inf; every box needs finite [x_min, y_min, x_max, y_max] pixels")
+    inverted = np.flatnonzero((box_array[:, 2] < box_array[:, 0]) | (box_array[:, 3] < box_array[:, 1]))
+    if inverted.size:
+        raise ValueError(
+            f"boxes {inverted[:5].tolist()} have x_max < x_min or y_max < y_min; "
+            "boxes are [x_min, y_min, x_max, y_max], not [x, y, width, height] or swapped corners"
+        )
     if not len(shapes) == len(colors) == len(box_array):
         raise ValueError(
             f"shapes, colors and boxes must have one entry per image, got lengths "
@@ -151,9 +162,17 @@ def cifar10_captions(labels, class_names: Sequence[str]) -> list[list[str]]:
     Raises
     ------
     ValueError
-        If a label is not a valid index into ``class_names``.
+        If a label is not a valid index into ``class_names``, or a class name
+        is not a non-empty str. An empty ``labels`` gives an empty list.
     """
+    if isinstance(class_names, (str, bytes)):
+        raise ValueError(f"class_names must be a sequence of class names, got a single str {class_names!r}")
+    bad_names = [index for index, name in enumerate(class_names) if not isinstance(name, str) or not name]
+    if bad_names:
+        raise ValueError(f"class_names[{bad_names[0]}] must be a non-empty str, got {class_names[bad_names[0]]!r}")
     label_array = np.asarray(labels)
+    if label_array.size == 0:
+        return []
     if label_array.ndim != 1 or not np.issubdtype(label_array.dtype, np.integer):
         raise ValueError(f"labels must be a 1-D integer array, got shape {label_array.shape} and dtype {label_array.dtype}")
     if label_array.size and (label_array.min() < 0 or label_array.max() >= len(class_names)):
@@ -169,13 +188,20 @@ def cifar10_captions(labels, class_names: Sequence[str]) -> list[list[str]]:
 
 
 def with_article(noun: str) -> str:
-    """Prefix ``noun`` with "an" when it starts with a vowel letter, else with "a" ("an airplane", "a bird")."""
+    """Prefix ``noun`` with "an" when it starts with a vowel letter, else with "a" ("an airplane", "a bird").
+
+    The rule looks at the spelling, not the sound, so it writes "an unicorn"
+    and "a hour"; it is right for the ten CIFAR-10 class names.
+    """
+    if not noun:
+        raise ValueError("noun is empty; pass the word that follows the article")
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def tokenize_caption(caption: str) -> list[str]:
     """Lower-case ``caption`` and split it into words, dropping punctuation.
 
+    Words are runs of Unicode letters and digits ("café" stays one word).
     Hyphenated words and apostrophes stay inside one token ("medium-sized", "it's").
     """
     return _TOKEN_PATTERN.findall(caption.lower())
@@ -218,7 +244,7 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]], 
         raise ValueError(f"hypotheses and references must have the same length, got {len(hypotheses)} and {len(references)}")
     if not hypotheses:
         raise ValueError("hypotheses is empty; pass at least one generated caption")
-    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 1:
+    if isinstance(max_order, bool) or not isinstance(max_order, numbers.Integral) or max_order < 1:
         raise ValueError(f"max_order must be a positive integer, got {max_order!r}")
 
     matches = [0] * max_order
@@ -228,6 +254,11 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]], 
     for index, (hypothesis, image_references) in enumerate(zip(hypotheses, references)):
         if isinstance(image_references, str) or not image_references:
             raise ValueError(f"references[{index}] must be a non-empty list of captions, got {image_references!r}")
+        if not isinstance(hypothesis, str):
+            raise ValueError(f"hypotheses[{index}] must be a str, got {type(hypothesis).__name__}: {hypothesis!r}")
+        bad_reference = next((reference for reference in image_references if not isinstance(reference, str)), None)
+        if bad_reference is not None:
+            raise ValueError(f"references[{index}] must hold only str captions, got {bad_reference!r}")
         tokens = tokenize_caption(hypothesis)
         reference_tokens = [tokenize_caption(reference) for reference in image_references]
         hypothesis_length += len(tokens)
