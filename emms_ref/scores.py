@@ -136,7 +136,10 @@ def emms_score(
         For invalid inputs (NaN or inf, wrong shapes, mismatched row counts,
         fewer than 2 samples), and when an F-label block is constant over the
         samples: any features fit it exactly, so every model would get the
-        best score, 0.
+        best score, 0. Also when features or F-labels are too large to square
+        in the working precision (magnitudes near 1e154 in float64, lower for
+        many samples); dividing them by
+        their largest absolute value leaves the score unchanged.
 
     Warns
     -----

@@ -184,6 +184,20 @@ def test_underflowing_f_label_block_is_rejected(problem):
         emms_score(features, [f_labels[0] * 1e-200])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_overflowing_inputs_get_a_rescaling_hint(problem):
+    features, f_labels = problem
+    with pytest.raises(ValueError, match="features overflow when squared"):
+        emms_score(features * 1e160, f_labels)
+    with pytest.raises(ValueError, match=r"f_labels\[1\] overflow when squared"):
+        emms_score(features, [f_labels[0], f_labels[1] * 1e160])
+
+
+def test_large_but_squarable_scale_keeps_the_score(problem):
+    features, f_labels = problem
+    assert emms_score(features * 1e150, f_labels).score == pytest.approx(emms_score(features, f_labels).score, rel=1e-9)
+
+
 def test_partly_constant_block_is_scored(problem):
     """Constant columns inside a block become 0; the other columns still carry the fit."""
     features, f_labels = problem

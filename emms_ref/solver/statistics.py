@@ -183,6 +183,9 @@ def statistics_from_moments(moments, *, factorization="auto", input_eps=None, st
         input_eps = [None] * (k + 1)
     eps = [backend.eps if value is None else max(value, backend.eps) for value in input_eps]
 
+    _check_squares_finite(backend, _diagonal(backend, moments.s_xx), "features")
+    for j in range(k):
+        _check_squares_finite(backend, moments.s_zz[j, j], f"f_labels[{j}]")
     inverse_std_x = _inverse_std(backend, _diagonal(backend, moments.s_xx), n_samples, eps[0], moments.max_abs_x)
     inverse_std_z = backend.concatenate_columns(
         [
@@ -240,6 +243,16 @@ def _finish(label_gram, projected_gram, n_samples, width, rank, n_features, *, s
         rank=rank,
         n_features=n_features,
     )
+
+
+def _check_squares_finite(backend, sum_of_squares, name):
+    """Raise when the centred sums of squares of ``name`` overflowed the working precision."""
+    largest = backend.max_abs(sum_of_squares)
+    if not np.isfinite(largest):
+        raise ValueError(
+            f"{name} overflow when squared in the working precision; divide them by their largest absolute "
+            "value before scoring (the EMMS score does not depend on the scale of features or F-labels)."
+        )
 
 
 def _diagonal(backend, matrix):
