@@ -138,8 +138,8 @@ def emms_score(
         samples: any features fit it exactly, so every model would get the
         best score, 0. Also when features or F-labels are too large to square
         in the working precision (magnitudes near 1e154 in float64, lower for
-        many samples); dividing them by
-        their largest absolute value leaves the score unchanged.
+        many samples); dividing them by their largest absolute value leaves
+        the score unchanged.
 
     Warns
     -----
