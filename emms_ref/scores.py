@@ -155,6 +155,10 @@ def emms_score(
     except for ``method="release"`` and ``factorization="svd"``, which load
     them whole. For other data that does not fit in memory, pass row blocks
     to :func:`emms_ref.emms_score_blocks`.
+
+    NOTE: features with magnitudes below about 1e-150 underflow when squared
+    in float64, count as constant columns and score -1 without a warning;
+    rescale such features first.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
