@@ -23,8 +23,8 @@ Protocol, the same for every model and task:
   one-layer GRU (hidden size 128) over 64-d word embeddings, and a linear
   layer maps each GRU state to next-word logits over the caption vocabulary;
 * teacher forcing with cross-entropy, one training example per (image,
-  caption) pair (10,000 for easy-VQA, 25,000 for CIFAR-10); Adam, constant learning rate, fixed
-  epochs, mini-batches reshuffled every epoch;
+  caption) pair (10,000 for easy-VQA, 25,000 for CIFAR-10); Adam, constant
+  learning rate, fixed epochs, mini-batches reshuffled every epoch;
 * greedy decoding of one caption per test image, scored with corpus BLEU-4
   (:func:`emms_ref.tasks.captions.corpus_bleu`) against its reference captions.
 
@@ -255,14 +255,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_task(args) -> tuple:
     """Return the train and test :class:`CaptionData` that ``args`` select."""
-    if args.captions_root is not None:
-        train_images = 2000 if args.train_images is None else args.train_images
-        test_images = 1000 if args.test_images is None else args.test_images
-        return (
-            published_caption_data(args.captions_root, "train", max_images=train_images),
-            published_caption_data(args.captions_root, "test", max_images=test_images),
-        )
-    if args.dataset == "cifar10":
+    if args.captions_root is None and args.dataset == "cifar10":
         train_per_class = 500 if args.train_images is None else args.train_images
         return (
             cifar10_caption_data("train", images_per_class=train_per_class),
@@ -270,6 +263,11 @@ def load_task(args) -> tuple:
         )
     train_images = 2000 if args.train_images is None else args.train_images
     test_images = 1000 if args.test_images is None else args.test_images
+    if args.captions_root is not None:
+        return (
+            published_caption_data(args.captions_root, "train", max_images=train_images),
+            published_caption_data(args.captions_root, "test", max_images=test_images),
+        )
     return (
         easy_vqa_caption_data("train", max_images=train_images),
         easy_vqa_caption_data("test", max_images=test_images),

@@ -132,32 +132,32 @@ def cifar10_caption_data(split: str = "train", *, images_per_class: int | None =
     from emms_ref.datasets import balanced_subset, load_cifar10_subset
     from emms_ref.tasks.captions import cifar10_captions
 
-    from .cifar10 import book_images_per_class, cifar10_training_subset
+    from .cifar10 import book_images_per_class
 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if images_per_class is not None:
-        _check_images_per_class(images_per_class, split)
+    cifar = load_cifar10_subset()
     if split == "train":
-        images, labels, class_names = cifar10_training_subset(
-            book_images_per_class() if images_per_class is None else images_per_class
-        )
-    elif split == "test":
-        cifar = load_cifar10_subset()
-        selected = np.arange(len(cifar.test_labels))
-        if images_per_class is not None:
-            selected = balanced_subset(cifar.test_labels, images_per_class)
-        images, labels, class_names = cifar.test_images[selected], cifar.test_labels[selected], list(cifar.class_names)
-    return CaptionData(name=f"cifar10_{split}", images=images, captions=cifar10_captions(labels, class_names), synthetic=True)
+        all_images, all_labels = cifar.train_images, cifar.train_labels
+        if images_per_class is None:
+            images_per_class = book_images_per_class()
+    else:
+        all_images, all_labels = cifar.test_images, cifar.test_labels
+
+    if images_per_class is None:
+        selected = np.arange(len(all_labels))
+    else:
+        _check_images_per_class(images_per_class, all_labels, split)
+        # The same selection as emms_ref.experiments.cifar10_training_subset, so the feature caches match.
+        selected = balanced_subset(all_labels, images_per_class)
+    captions = cifar10_captions(all_labels[selected], list(cifar.class_names))
+    return CaptionData(name=f"cifar10_{split}", images=all_images[selected], captions=captions, synthetic=True)
 
 
-def _check_images_per_class(images_per_class, split: str) -> None:
-    from emms_ref.datasets import load_cifar10_subset
-
+def _check_images_per_class(images_per_class, labels: np.ndarray, split: str) -> None:
+    """Raise unless ``images_per_class`` is a positive integer that every class of ``labels`` can supply."""
     if isinstance(images_per_class, bool) or not isinstance(images_per_class, (int, np.integer)) or images_per_class < 1:
         raise ValueError(f"images_per_class must be a positive integer or None, got {images_per_class!r}")
-    cifar = load_cifar10_subset()
-    labels = cifar.train_labels if split == "train" else cifar.test_labels
     available = int(np.bincount(labels).min())
     if images_per_class > available:
         raise ValueError(

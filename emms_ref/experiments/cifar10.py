@@ -75,7 +75,7 @@ def cifar10_flabels(labels, class_names, *, cache_dir=None) -> dict[str, np.ndar
 
 
 def cifar10_zoo_features(images, *, split="train", members=None, cache_dir=None, batch_size=100, progress=True):
-    """Extract the features of ``images`` for every model of the zoo, with an .npz cache.
+    """Extract the features of ``images`` for every zoo member, or for ``members``, with an .npz cache.
 
     Parameters
     ----------

@@ -183,10 +183,11 @@ def statistics_from_moments(moments, *, factorization="auto", input_eps=None, st
         input_eps = [None] * (k + 1)
     eps = [backend.eps if value is None else max(value, backend.eps) for value in input_eps]
 
-    _check_squares_finite(backend, _diagonal(backend, moments.s_xx), "features")
+    feature_squares = _diagonal(backend, moments.s_xx)
+    _check_squares_finite(backend, feature_squares, "features")
     for j in range(k):
         _check_squares_finite(backend, moments.s_zz[j, j], f"f_labels[{j}]")
-    inverse_std_x = _inverse_std(backend, _diagonal(backend, moments.s_xx), n_samples, eps[0], moments.max_abs_x)
+    inverse_std_x = _inverse_std(backend, feature_squares, n_samples, eps[0], moments.max_abs_x)
     inverse_std_z = backend.concatenate_columns(
         [
             _inverse_std(backend, moments.s_zz[j, j], n_samples, eps[j + 1], moments.max_abs_z[j])[None, :]
@@ -220,7 +221,7 @@ def _finish(label_gram, projected_gram, n_samples, width, rank, n_features, *, s
     if constant_blocks:
         raise ValueError(
             f"f_labels[{constant_blocks[0]}] is constant over the {n_samples} samples: every column has "
-            "zero variance after centring, or values too small to square in float64. A constant block is "
+            "zero variance after centring, or values too small to square in the working precision. A constant block is "
             "fitted exactly by any features and would give every model the best score, 0. Remove it, or "
             "check the encoder that produced it (every label may have received the same embedding)."
         )

@@ -258,7 +258,7 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[Sequence[str]], 
             raise ValueError(f"hypotheses[{index}] must be a str, got {type(hypothesis).__name__}: {hypothesis!r}")
         bad_reference = next((reference for reference in image_references if not isinstance(reference, str)), None)
         if bad_reference is not None:
-            raise ValueError(f"references[{index}] must hold only str captions, got {bad_reference!r}")
+            raise ValueError(f"references[{index}] must contain only str captions, got {bad_reference!r}")
         tokens = tokenize_caption(hypothesis)
         reference_tokens = [tokenize_caption(reference) for reference in image_references]
         hypothesis_length += len(tokens)
